@@ -1,0 +1,35 @@
+"""LeNet-5 as document 000 lists it (after LeCun et al. 1998, "Gradient-based learning applied to
+document recognition"): 28x28 input zero-padded to 32x32, two conv/pool stages, three dense layers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 with ReLU and max-pooling, returning logits for ``n_classes`` classes."""
+
+    def __init__(self, n_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.ZeroPad2d(2),                             # (N, 1, 28, 28) -> (N, 1, 32, 32)
+            nn.Conv2d(in_channels, 6, kernel_size=5),    # -> (N, 6, 28, 28)
+            nn.ReLU(),
+            nn.MaxPool2d(2),                             # -> (N, 6, 14, 14)
+            nn.Conv2d(6, 16, kernel_size=5),             # -> (N, 16, 10, 10)
+            nn.ReLU(),
+            nn.MaxPool2d(2),                             # -> (N, 16, 5, 5)
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),                                # -> (N, 400)
+            nn.Linear(16 * 5 * 5, 120), nn.ReLU(),       # -> (N, 120)
+            nn.Linear(120, 84), nn.ReLU(),               # -> (N, 84)
+            nn.Linear(84, n_classes),                    # -> (N, n_classes) logits; softmax is in the loss
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch of (N, C, 28, 28) images."""
+        assert x.shape[-2:] == (28, 28), f"LeNet5 expects 28x28 images, got {tuple(x.shape[-2:])}"
+        return self.classifier(self.features(x))

@@ -1,0 +1,194 @@
+"""One training loop for the course's classifiers and autoencoders.
+
+``fit`` trains on tensors held in memory (shuffled batches by index, no DataLoader overhead),
+shows a progress bar, records a per-epoch history, and saves a checkpoint after every epoch
+(written atomically) holding the model, the optimizer, the history and the random-number states.
+Calling ``fit`` again with the same checkpoint resumes an interrupted run exactly where it stopped,
+or loads a finished one instead of retraining (``retrain=True`` starts over). A NaN or infinite
+loss stops training with a message, not a blank plot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from course_lib.data.cache import cache_dir
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class History:
+    """Per-epoch records: each a dict with epoch, train_loss, seconds and any validation metrics."""
+
+    epochs: list[dict] = field(default_factory=list)
+    resumed_from: int = 0  # epochs that were loaded from a checkpoint, not trained in this call
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def column(self, key: str) -> list[float]:
+        """One metric over the epochs, e.g. ``history.column("val_accuracy")``."""
+        return [e[key] for e in self.epochs if key in e]
+
+    def last(self, key: str) -> float:
+        """The metric's value at the last epoch."""
+        values = self.column(key)
+        if not values:
+            raise KeyError(f"no metric {key!r} recorded; have {sorted(self.epochs[-1]) if self.epochs else []}")
+        return values[-1]
+
+
+def checkpoint_path(name: str, **config: object) -> Path:
+    """A checkpoint file in the cache whose name carries a short hash of ``config``."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return cache_dir("checkpoints") / f"{name}-{digest}.pt"
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _loss_fn(loss: str | LossFn) -> tuple[LossFn, bool]:
+    if callable(loss):
+        return loss, False
+    if loss == "cross_entropy":
+        return nn.functional.cross_entropy, True
+    if loss == "mse":
+        return nn.functional.mse_loss, False
+    if loss == "bce":
+        return nn.functional.binary_cross_entropy, False
+    raise ValueError(f"loss must be 'cross_entropy', 'mse', 'bce' or a function, got {loss!r}")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str | LossFn = "cross_entropy",
+             batch_size: int = 1000) -> dict[str, float]:
+    """Mean loss (and accuracy for classification) of ``model`` on (x, y), in eval mode."""
+    fn, classification = _loss_fn(loss)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        out = model(xb)
+        total += float(fn(out, yb)) * len(xb)
+        if classification:
+            correct += int((out.argmax(1) == yb).sum())
+    model.train(was_training)
+    result = {"loss": total / len(x)}
+    if classification:
+        result["accuracy"] = correct / len(x)
+    return result
+
+
+def fit(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    *,
+    epochs: int,
+    val: tuple[torch.Tensor, torch.Tensor] | None = None,
+    loss: str | LossFn = "cross_entropy",
+    optimizer: torch.optim.Optimizer | None = None,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    checkpoint: Path | str | None = None,
+    retrain: bool = False,
+    progress: bool = True,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
+) -> History:
+    """Train ``model`` on in-memory tensors ``train = (x, y)``; for an autoencoder pass ``(x, x)``."""
+    x, y = train
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"train needs equally many inputs and targets (got {len(x)} and {len(y)}), at least one")
+    fn, classification = _loss_fn(loss)
+    optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    device = next(model.parameters()).device
+    x, y = x.to(device), y.to(device)
+    shuffle = torch.Generator().manual_seed(seed)  # our own stream: batches do not depend on other code
+    history = History()
+    path = Path(checkpoint) if checkpoint is not None else None
+
+    if path is not None and path.exists() and not retrain:
+        state = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        history.epochs = list(state["history"])
+        history.resumed_from = len(history.epochs)
+        if history.resumed_from >= epochs:
+            if progress:
+                print(f"Loaded a finished run of {history.resumed_from} epochs from {path.name} "
+                      f"(asked for {epochs}; pass retrain=True to train again).")
+            model.eval()
+            return history
+        if progress:
+            print(f"Resuming from epoch {history.resumed_from} of {epochs} ({path.name}).")
+    else:
+        torch.manual_seed(seed)  # dropout and other in-model randomness
+
+    n = len(x)
+    model.train()
+    bar = tqdm(range(history.resumed_from, epochs), desc="epochs", disable=not progress,
+               initial=history.resumed_from, total=epochs)
+    for epoch in bar:
+        start = time.perf_counter()
+        order = torch.randperm(n, generator=shuffle).to(device)
+        running = torch.zeros((), device=device)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            batch_loss = fn(model(x[idx]), y[idx])
+            batch_loss.backward()
+            optimizer.step()
+            running += batch_loss.detach() * len(idx)
+        train_loss = float(running) / n
+        if not torch.isfinite(torch.tensor(train_loss)):
+            raise TrainingDiverged(
+                f"the training loss became {train_loss} in epoch {epoch + 1}; "
+                "try a smaller learning rate, check the inputs for NaN, or normalise the data"
+            )
+        record = {"epoch": epoch + 1, "train_loss": train_loss}
+        if val is not None:
+            record.update({f"val_{k}": v for k, v in evaluate(model, *val, loss=loss).items()})
+        record["seconds"] = time.perf_counter() - start
+        history.epochs.append(record)
+        if path is not None:
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(),
+                         "history": history.epochs}, path)
+        bar.set_postfix({k: round(v, 4) for k, v in record.items() if k not in ("epoch", "seconds")})
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, record)
+    model.eval()
+    return history
