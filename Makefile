@@ -1,0 +1,39 @@
+# The two quick-start commands: `make run` (all notebooks, class profile, results report)
+# and `make test` (the whole test suite, notebooks included). Both create or reuse .venv.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
+PROFILE ?= class
+JOBS ?= 2
+
+.PHONY: install run test lab report bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "course_lib needs Python 3.11, found " + sys.version.split()[0]'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-* && touch $@
+
+run: install
+	$(VENV)/bin/course-lib run --profile $(PROFILE)
+
+test: install
+	COURSE_PROFILE=smoke $(PY) -m pytest -n $(JOBS) --dist loadfile \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider tests notebooks
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/
+
+report: install
+	$(VENV)/bin/course-lib report --dir build/executed/$(PROFILE)
+
+bench: install
+	$(PY) benchmarks/bench_train_loop.py
+
+clean:
+	rm -rf build

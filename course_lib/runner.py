@@ -1,0 +1,169 @@
+"""Run the course notebooks headless and collect their "document vs. this run" tables in one report."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from tqdm.auto import tqdm
+
+from course_lib.profiles import ENV_VAR as PROFILE_VAR
+from course_lib.profiles import PROFILES
+from course_lib.reference import REPORT_KEY
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+BUILD_DIR = REPO_ROOT / "build"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colour codes in tracebacks
+
+
+@dataclass
+class RunResult:
+    """The outcome of executing one notebook."""
+
+    name: str
+    ok: bool
+    seconds: float
+    output: Path
+    error: str = ""
+
+
+def find_notebooks(names: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Notebooks in ``folder`` matching ``names`` (a number like '01', a stem, or a file); all if none."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebook folder {folder} not found; run from a clone of the course repository")
+    available = sorted(p for p in folder.glob("*.ipynb"))
+    if not names:
+        return available
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.is_file():
+            chosen.append(path.resolve())
+            continue
+        matches = [p for p in available if p.stem == name or p.stem.startswith(f"{name}_") or p.name == name]
+        if len(matches) != 1:
+            raise ValueError(f"notebook {name!r} matches {len(matches)} of {[p.stem for p in available]}; "
+                             "give its number (e.g. 01) or its file name")
+        chosen.append(matches[0])
+    return chosen
+
+
+@contextlib.contextmanager
+def _environment(**values: str):
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        nbformat.write(nb, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def run_notebooks(paths: list[Path], profile: str = "class", out_dir: Path | None = None,
+                  cell_timeout: int = 3600, offline: bool = False, progress: bool = True) -> list[RunResult]:
+    """Execute each notebook in a fresh kernel under ``profile``; write executed copies to ``out_dir``."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    out_dir = Path(out_dir or BUILD_DIR / "executed" / profile)
+    notebooks = [(p, nbformat.read(p, as_version=4)) for p in paths]
+    total = sum(1 for _, nb in notebooks for c in nb.cells if c.cell_type == "code")
+    env = {PROFILE_VAR: profile, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    if offline:
+        env["COURSE_OFFLINE"] = "1"
+    results = []
+    with _environment(**env), tqdm(total=total, desc="notebooks", unit="cell", disable=not progress) as bar:
+        for path, nb in notebooks:
+            bar.set_description(path.stem)
+            client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}},
+                                    on_cell_executed=lambda **_: bar.update(1))
+            start, error = time.perf_counter(), ""
+            try:
+                client.execute()
+            except (CellExecutionError, CellTimeoutError) as exc:
+                text = ANSI.sub("", str(exc)).strip()
+                error = text.splitlines()[-1][:500] if text else type(exc).__name__
+            except Exception as exc:  # a kernel that died, a missing kernel: report and go on
+                error = f"{type(exc).__name__}: {exc}"[:500]
+            seconds = time.perf_counter() - start
+            nb.metadata[REPORT_KEY] = {"profile": profile, "seconds": round(seconds, 1), "ok": not error,
+                                      "error": error, "executed_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+            output = out_dir / path.name
+            _write_atomic(nb, output)
+            results.append(RunResult(path.stem, not error, seconds, output, error))
+            if error:
+                bar.write(f"{path.stem}: FAILED - {error}")
+    return results
+
+
+def collect_tables(nb: nbformat.NotebookNode) -> list[dict]:
+    """The tagged results tables of an executed notebook, in order."""
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            meta = out.get("metadata", {}).get(REPORT_KEY)
+            if meta:
+                found.append(dict(meta))
+    return found
+
+
+def build_report(executed_dir: Path | None = None, out: Path | None = None) -> tuple[Path, Path]:
+    """Write report.md and report.html from the executed notebooks in ``executed_dir``."""
+    import mistune
+
+    executed_dir = Path(executed_dir or BUILD_DIR / "executed" / "class")
+    files = sorted(executed_dir.glob("*.ipynb"))
+    if not files:
+        raise FileNotFoundError(f"no executed notebooks in {executed_dir}; run `course-lib run` first")
+    out = Path(out or executed_dir.parent.parent / "report")
+    lines = ["# course_lib: results report", "",
+             f"Executed notebooks from `{executed_dir}`; report written {time.strftime('%Y-%m-%d %H:%M')}.", "",
+             "| notebook | profile | status | minutes |", "|---|---|---|---|"]
+    sections = []
+    for path in files:
+        nb = nbformat.read(path, as_version=4)
+        meta = nb.metadata.get(REPORT_KEY, {})
+        status = "ok" if meta.get("ok") else f"FAILED: {meta.get('error', 'not run by course-lib')}"
+        lines.append(f"| {path.stem} | {meta.get('profile', '?')} | {status.replace('|', '/')} | "
+                     f"{meta.get('seconds', 0) / 60:.1f} |")
+        tables = collect_tables(nb)
+        body = "\n\n".join(t["markdown"] for t in tables) if tables else "*No results tables in this notebook.*"
+        sections.append(f"## {path.stem}\n\n{body}")
+    text = "\n".join(lines) + "\n\n" + "\n\n".join(sections) + "\n"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    md, html = out.with_suffix(".md"), out.with_suffix(".html")
+    render = mistune.create_markdown(plugins=["table"])
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>course_lib results</title><style>"
+            "body{font-family:sans-serif;max-width:70em;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.2em .6em;"
+            "text-align:right}th{background:#eee}</style></head><body>" + render(text) + "</body></html>")
+    for target, content in ((md, text), (html, page)):
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(content)
+        os.replace(tmp, target)
+    return md, html

@@ -1,0 +1,70 @@
+import re
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from course_lib.cli import main
+from course_lib.runner import build_report, collect_tables, find_notebooks, run_notebooks
+
+
+def write_nb(path, *sources):
+    nb = new_notebook(cells=[new_markdown_cell("# tiny")] + [new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def notebooks(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_nb(folder / "01_good.ipynb",
+             "import os, pandas as pd\nfrom course_lib.reference import show_table",
+             "show_table(pd.DataFrame({'width': [7], 'energy': [0.05]}).set_index('width'), "
+             "f\"energy ({os.environ['COURSE_PROFILE']})\")")
+    write_nb(folder / "02_bad.ipynb", "x = 1", "raise RuntimeError('student broke it')", "y = 2")
+    return folder
+
+
+def test_find_notebooks_by_number_and_name(notebooks):
+    assert [p.name for p in find_notebooks(None, notebooks)] == ["01_good.ipynb", "02_bad.ipynb"]
+    assert [p.name for p in find_notebooks(["02"], notebooks)] == ["02_bad.ipynb"]
+    assert [p.name for p in find_notebooks(["01_good"], notebooks)] == ["01_good.ipynb"]
+    with pytest.raises(ValueError, match="matches 0"):
+        find_notebooks(["09"], notebooks)
+
+
+def test_run_collects_tables_and_reports_failures(notebooks, tmp_path):
+    out = tmp_path / "executed"
+    results = run_notebooks(find_notebooks(None, notebooks), "smoke", out, cell_timeout=120, progress=False)
+    good, bad = results
+    assert good.ok and not bad.ok and "student broke it" in bad.error
+    executed = nbformat.read(out / "01_good.ipynb", as_version=4)
+    tables = collect_tables(executed)
+    assert len(tables) == 1 and tables[0]["title"] == "energy (smoke)"  # profile reached the kernel
+    partial = nbformat.read(out / "02_bad.ipynb", as_version=4)
+    assert partial.metadata["course_lib"]["ok"] is False
+    md, html = build_report(out, tmp_path / "report")
+    text = md.read_text()
+    assert "energy (smoke)" in text and re.search(r"\|\s+7 \|\s+0.05 \|", text)
+    assert "FAILED: RuntimeError: student broke it" in text
+    assert "<table>" in html.read_text()
+
+
+def test_cli_run_and_report(notebooks, tmp_path, capsys):
+    code = main(["run", "--profile", "smoke", "--notebooks-dir", str(notebooks), "--out", str(tmp_path / "x"),
+                 "--report", str(tmp_path / "rep"), "01"])
+    assert code == 0 and (tmp_path / "rep.md").exists()
+    assert main(["report", "--dir", str(tmp_path / "x"), "--report", str(tmp_path / "rep2")]) == 0
+    assert "energy (smoke)" in (tmp_path / "rep2.md").read_text()
+    assert main(["report", "--dir", str(tmp_path / "empty")]) == 2
+    assert "no executed notebooks" in capsys.readouterr().err
+
+
+def test_cli_data_list_and_fetch_offline(cache, capsys):
+    assert main(["data", "list"]) == 0
+    assert "fashion-mnist" in capsys.readouterr().out
+    assert main(["data", "fetch", "fashion-mnist"]) == 1  # offline in tests: fails, and says why
+    assert "failed" in capsys.readouterr().out
+    assert main(["data", "fetch", "imagenet"]) == 2
