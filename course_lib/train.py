@@ -121,8 +121,13 @@ def fit(
     retrain: bool = False,
     progress: bool = True,
     on_epoch_end: Callable[[int, dict], None] | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> History:
-    """Train ``model`` on in-memory tensors ``train = (x, y)``; for an autoencoder pass ``(x, x)``."""
+    """Train ``model`` on in-memory tensors ``train = (x, y)``; for an autoencoder pass ``(x, x)``.
+
+    ``augment``, if given, maps each training batch of inputs to a randomly transformed batch of the
+    same shape (e.g. a ``torchvision.transforms.v2`` pipeline); it is not applied to ``val``.
+    """
     x, y = train
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
@@ -168,7 +173,8 @@ def fit(
         for i in range(0, n, batch_size):
             idx = order[i:i + batch_size]
             optimizer.zero_grad(set_to_none=True)
-            batch_loss = fn(model(x[idx]), y[idx])
+            xb = x[idx] if augment is None else augment(x[idx])
+            batch_loss = fn(model(xb), y[idx])
             batch_loss.backward()
             optimizer.step()
             running += batch_loss.detach() * len(idx)

@@ -112,3 +112,15 @@ def test_lenet5_shapes():
     assert sum(p.numel() for p in model.parameters()) == 61706  # the classic LeNet-5 count
     with pytest.raises(AssertionError, match="28x28"):
         model(torch.zeros(1, 1, 32, 32))
+
+
+def test_augment_is_applied_to_training_batches_only():
+    x, y = toy_data(64)
+    seen = []
+
+    def augment(batch):
+        seen.append(batch.shape)
+        return batch + 0.01 * torch.randn_like(batch)
+
+    fit(small_net(), (x, y), val=(x, y), epochs=2, batch_size=32, augment=augment, progress=False)
+    assert seen == [(32, 8)] * 4  # 2 epochs x 2 batches, never the validation set
