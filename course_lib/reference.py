@@ -68,6 +68,8 @@ def compare(table_id: str, ours: pd.DataFrame, on: str | Sequence[str],
         left[k] = left[k].map(_key_text)
         right[k] = right[k].map(_key_text)
     merged = left.merge(right, on=keys, how="outer", suffixes=(f" ({DOC})", f" ({OURS})"), sort=False)
+    if all(pd.to_numeric(merged[k], errors="coerce").notna().all() for k in keys):
+        merged = merged.sort_values(keys, key=lambda col: pd.to_numeric(col), kind="stable")
     merged = merged.set_index(keys)
     columns = pd.MultiIndex.from_tuples([(m, who) for m in shared for who in (DOC, OURS)])
     return pd.DataFrame({(m, who): merged[f"{m} ({who})"] for m, who in columns}, index=merged.index)

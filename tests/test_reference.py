@@ -39,6 +39,7 @@ def test_compare_sets_ours_beside_the_document():
     assert side.loc["7", (metric, reference.DOC)] == pytest.approx(0.0511)
     assert np.isnan(side.loc["3", (metric, reference.DOC)])  # ours only: document cell empty
     assert np.isnan(side.loc["1", (metric, reference.OURS)])  # document only: our cell empty
+    assert list(side.index) == ["1", "2", "3", "5", "7", "9", "12"]  # numeric keys in numeric order
     text = reference.to_markdown(side)
     assert f"{metric}: document" in text and "0.0511" in text
 
