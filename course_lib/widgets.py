@@ -52,3 +52,79 @@ def digit_framing_explorer(mnist: ImageSet) -> w.VBox:
     ui.controls = {"box": box, "center": center, "thickness": thickness}  # for tests and notebooks
     ui.image, ui.info = image, info
     return ui
+
+
+def autoencoder_explorer(datasets: dict, seed: int = 0) -> w.VBox:
+    """Retrain the NumPy autoencoder live: data set, hidden width, activations, learning rate, epochs.
+
+    ``datasets`` maps a name to a :class:`course_lib.data.bioprocess.Splits`. Shows the energy
+    curves, the per-layer gradient norms and a 3-D view of data vs. reconstruction, and the test
+    energy / validation error beside the document's Table I row for the same width.
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from course_lib import reference
+    from course_lib.models.numpy_autoencoder import (ACTIVATIONS, DivergedError, NumpyAutoencoder, energy,
+                                                     error_norm, train_numpy)
+
+    table1 = reference.load("000_table1_energy").set_index("hidden_neurons")
+    acts = sorted(ACTIVATIONS)
+    data = w.Dropdown(options=list(datasets), description="data set")
+    hidden = w.IntSlider(value=7, min=1, max=12, description="hidden", continuous_update=False)
+    act = [w.Dropdown(options=acts, value=v, description=f"f{i + 1}", layout=w.Layout(width="160px"))
+           for i, v in enumerate(("relu", "relu", "linear"))]
+    lr = w.FloatLogSlider(value=0.05, base=10, min=-3, max=0, description="learning rate", continuous_update=False)
+    epochs = w.IntSlider(value=300, min=10, max=2000, step=10, description="epochs", continuous_update=False)
+    azimuth = w.IntSlider(value=-60, min=-180, max=180, step=15, description="view angle", continuous_update=False)
+    image = w.Image(format="png")
+    info = w.HTML()
+
+    def update(_change: object = None) -> None:
+        splits = datasets[data.value]
+        model = NumpyAutoencoder.create(hidden.value, tuple(a.value for a in act), seed=seed)
+        try:
+            hist = train_numpy(model, splits.train, epochs=epochs.value, lr=lr.value,
+                               test=splits.test, validation=splits.validation, seed=seed)
+        except DivergedError as exc:
+            info.value = f"<b style='color:#b00'>Training diverged:</b> {exc}"
+            return
+        e_test = energy(model(splits.test), splits.test)
+        v_err = error_norm(model(splits.validation), splits.validation)
+        gw, _ = hist.grad_norm_array()
+        fig = plt.figure(figsize=(13, 3.6))
+        ax1 = fig.add_subplot(1, 3, 1)
+        for name, values in (("train", hist.train_energy), ("test", hist.test_energy),
+                             ("validation", hist.validation_energy)):
+            ax1.semilogy(range(1, len(values) + 1), values, label=name)
+        ax1.set(xlabel="epoch", ylabel="energy E", title="energy per epoch")
+        ax1.legend()
+        ax2 = fig.add_subplot(1, 3, 2)
+        for layer in range(gw.shape[1]):
+            ax2.semilogy(gw[:, layer] + 1e-12, lw=0.6, label=f"||dE/dW{layer + 1}||")
+        ax2.set(xlabel="update step", title="gradient norm per layer")
+        ax2.legend(fontsize=7)
+        ax3 = fig.add_subplot(1, 3, 3, projection="3d")
+        all_x = np.concatenate([splits.train, splits.test, splits.validation])
+        recon = model(all_x)
+        ax3.scatter(*all_x.T, s=4, label="data")
+        ax3.scatter(*recon.T, s=4, label="reconstruction")
+        ax3.set(xlabel="t", ylabel="COD1", zlabel="Xv1", title="scaled data vs. reconstruction")
+        ax3.view_init(elev=20, azim=azimuth.value)
+        ax3.legend(fontsize=7)
+        fig.tight_layout()
+        image.value = figure_png(fig)
+        doc = table1.loc[hidden.value] if hidden.value in table1.index else None
+        row = pd.DataFrame({"test energy": [e_test], "validation error": [v_err]}, index=["this run"])
+        if doc is not None:
+            row.loc["document (Table I)"] = [doc["energy_test"], doc["validation_error"]]
+        info.value = row.to_html(float_format=lambda v: f"{v:.4g}")
+
+    for control in (data, hidden, *act, lr, epochs, azimuth):
+        control.observe(update, names="value")
+    update()
+    ui = w.VBox([w.HBox([data, hidden, lr]), w.HBox([*act, epochs]), azimuth, image, info])
+    ui.controls = {"data": data, "hidden": hidden, "f1": act[0], "f2": act[1], "f3": act[2], "lr": lr,
+                   "epochs": epochs, "azimuth": azimuth}
+    ui.image, ui.info = image, info
+    return ui
