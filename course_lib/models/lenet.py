@@ -33,3 +33,23 @@ class LeNet5(nn.Module):
         """Logits for a batch of (N, C, 28, 28) images."""
         assert x.shape[-2:] == (28, 28), f"LeNet5 expects 28x28 images, got {tuple(x.shape[-2:])}"
         return self.classifier(self.features(x))
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)) -> "pd.DataFrame":
+    """Each leaf layer of ``model`` with its output shape and parameter count, from one dummy forward pass."""
+    import pandas as pd
+
+    rows, hooks = [], []
+    for name, module in model.named_modules():
+        if len(list(module.children())) == 0:
+            def hook(mod, _inp, out, name=name):
+                rows.append({"layer": f"{name}: {mod.__class__.__name__}", "output shape": tuple(out.shape[1:]),
+                             "parameters": sum(p.numel() for p in mod.parameters())})
+            hooks.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(torch.zeros(input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    return pd.DataFrame(rows)
