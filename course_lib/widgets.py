@@ -128,3 +128,58 @@ def autoencoder_explorer(datasets: dict, seed: int = 0) -> w.VBox:
                    "epochs": epochs, "azimuth": azimuth}
     ui.image, ui.info = image, info
     return ui
+
+
+def transfer_explorer(model: "torch.nn.Module", raw_images: np.ndarray, labels: np.ndarray,
+                      baseline: DigitPrep | None = None) -> w.VBox:
+    """Re-frame the course digits (box, centring, stroke) and re-score an MNIST-trained model live.
+
+    ``raw_images`` are the course digits before framing (e.g. scikit-learn's 8x8 scans), ``labels``
+    their classes. Shows the accuracy and per-class recall beside those of the ``baseline`` framing.
+    """
+    import matplotlib.pyplot as plt
+
+    from course_lib.data.course_digits import MNIST_LIKE
+    from course_lib.metrics import per_class_recall, predict_proba
+
+    baseline = baseline or MNIST_LIKE
+    labels = np.asarray(labels)
+
+    def score(prep: DigitPrep) -> tuple[float, np.ndarray, np.ndarray]:
+        x = torch.from_numpy(prepare_digits(raw_images, prep)).unsqueeze(1)
+        pred = predict_proba(model, x).argmax(1).numpy()
+        return float(np.mean(pred == labels)), per_class_recall(labels, pred, 10), x[_first_of_each_class(labels)].numpy()
+
+    base_acc, base_recall, _ = score(baseline)
+    box = w.IntSlider(value=baseline.box, min=8, max=28, description="box (px)", continuous_update=False)
+    center = w.Dropdown(options=[("centre of mass", "mass"), ("bounding box", "box")], value=baseline.center,
+                        description="centring")
+    thickness = w.IntSlider(value=baseline.thickness, min=-1, max=2, description="stroke (px)", continuous_update=False)
+    image = w.Image(format="png")
+    info = w.HTML()
+
+    def update(_change: object = None) -> None:
+        prep = DigitPrep(box=box.value, center=center.value, thickness=thickness.value)
+        acc, recall, examples = score(prep)
+        fig = plt.figure(figsize=(11, 3.2))
+        ax = fig.add_axes([0.05, 0.15, 0.42, 0.75])
+        idx = np.arange(10)
+        ax.bar(idx - 0.2, base_recall, 0.4, label=f"baseline {baseline.box}px/{baseline.center}", color="lightgray")
+        ax.bar(idx + 0.2, recall, 0.4, label="this framing", color="tab:blue")
+        ax.set(xticks=idx, ylim=(0, 1), xlabel="digit", ylabel="recall", title="per-class recall on course digits")
+        ax.legend(fontsize=8, loc="lower right")
+        for i in range(10):
+            sub = fig.add_axes([0.52 + (i % 5) * 0.095, 0.52 - (i // 5) * 0.45, 0.085, 0.38])
+            sub.imshow(examples[i, 0], cmap="gray", vmin=0, vmax=1)
+            sub.axis("off")
+        image.value = figure_png(fig)
+        info.value = (f"Accuracy of the model on all {len(labels)} course digits: <b>{acc:.1%}</b> "
+                      f"(baseline framing: {base_acc:.1%}; change: {100 * (acc - base_acc):+.1f} points)")
+
+    for control in (box, center, thickness):
+        control.observe(update, names="value")
+    update()
+    ui = w.VBox([w.HBox([box, center, thickness]), info, image])
+    ui.controls = {"box": box, "center": center, "thickness": thickness}
+    ui.image, ui.info = image, info
+    return ui
