@@ -65,7 +65,7 @@ def drawing_pad(score_fn: ScoreFn, title: str = "model's probabilities", save_fo
     state: dict = {"last": None, "framed": None, "rgba": None}
 
     def reset() -> None:
-        with hold_canvas(canvas):
+        with hold_canvas():
             canvas.fill_style = "black"
             canvas.fill_rect(0, 0, SIZE, SIZE)
         canvas.stroke_style, canvas.line_width, canvas.line_cap = "white", PEN, "round"
