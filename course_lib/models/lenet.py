@@ -53,3 +53,21 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28))
         for h in hooks:
             h.remove()
     return pd.DataFrame(rows)
+
+
+def train_lenet(train_set: "ImageSet", val_set: "ImageSet", *, epochs: int, augment: bool = True,
+                lr: float = 1e-3, batch_size: int = 64, name: str = "lenet", seed: int = 0,
+                progress: bool = True) -> tuple["LeNet5", "History"]:
+    """LeNet-5 trained on ``train_set`` (cached: the same settings load the saved model instead of retraining)."""
+    from course_lib.augment import random_affine
+    from course_lib.seeding import seed_everything
+    from course_lib.train import checkpoint_path, fit
+
+    seed_everything(seed)
+    model = LeNet5(n_classes=len(train_set.classes))
+    path = checkpoint_path(name, n=len(train_set), data=train_set.name, epochs=epochs, augment=augment,
+                           lr=lr, batch=batch_size, seed=seed)
+    history = fit(model, (train_set.x, train_set.y), val=(val_set.x, val_set.y), epochs=epochs, lr=lr,
+                  batch_size=batch_size, seed=seed, augment=random_affine if augment else None,
+                  checkpoint=path, progress=progress)
+    return model, history
