@@ -124,3 +124,19 @@ def test_augment_is_applied_to_training_batches_only():
 
     fit(small_net(), (x, y), val=(x, y), epochs=2, batch_size=32, augment=augment, progress=False)
     assert seen == [(32, 8)] * 4  # 2 epochs x 2 batches, never the validation set
+
+
+def test_train_lenet_is_cached_by_its_settings(cache):
+    from course_lib.data.imageset import ImageSet
+    from course_lib.models.lenet import train_lenet
+
+    g = torch.Generator().manual_seed(0)
+    data = ImageSet(torch.rand(40, 1, 28, 28, generator=g), torch.arange(40) % 10, [str(i) for i in range(10)],
+                    "tiny", "test fixture")
+    model, hist = train_lenet(data, data, epochs=2, name="t", progress=False)
+    again, hist2 = train_lenet(data, data, epochs=2, name="t", progress=False)
+    assert hist.resumed_from == 0 and hist2.resumed_from == 2
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    _, other = train_lenet(data, data, epochs=2, augment=False, name="t", progress=False)
+    assert other.resumed_from == 0  # different settings, different checkpoint
