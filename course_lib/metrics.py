@@ -70,3 +70,41 @@ def top_confusions(y_true: np.ndarray | torch.Tensor, y_pred: np.ndarray | torch
                              "share of true class": counts.loc[t, p] / counts.loc[t].sum()})
     table = pd.DataFrame(rows, columns=["true", "predicted", "count", "share of true class"])
     return table.sort_values("count", ascending=False).head(k).reset_index(drop=True)
+
+
+class LeNetFeatures(nn.Module):
+    """The 84-unit penultimate layer of a trained LeNet-5, as a feature extractor for FID."""
+
+    num_features = 84  # torchmetrics reads this instead of probing with an Inception-sized input
+
+    def __init__(self, lenet: nn.Module) -> None:
+        super().__init__()
+        self.body = nn.Sequential(lenet.features, *list(lenet.classifier)[:-1]).eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 28, 28) in [0, 1] -> (N, 84) features."""
+        with torch.no_grad():
+            return self.body(x.float())
+
+
+def feature_fid(real: torch.Tensor, fake: torch.Tensor, features: nn.Module) -> float:
+    """Frechet distance between Gaussians fitted to ``features`` of two image sets (torchmetrics FID)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    if len(real) < 2 or len(fake) < 2:
+        raise ValueError(f"FID needs at least 2 images per set, got {len(real)} and {len(fake)}")
+    fid = FrechetInceptionDistance(feature=features, normalize=True)
+    fid.update(real, real=True)
+    fid.update(fake, real=False)
+    return float(fid.compute())
+
+
+def threshold_split(scores: np.ndarray | torch.Tensor, threshold: float = 0.5) -> dict[str, float]:
+    """Share of scores above and below ``threshold`` (Table III of document 000 at 0.5)."""
+    scores = np.asarray(scores, dtype=float)
+    if scores.size == 0:
+        raise ValueError("no scores to split")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+    above = float(np.mean(scores > threshold))
+    return {"above": above, "below": 1.0 - above}

@@ -183,3 +183,59 @@ def transfer_explorer(model: "torch.nn.Module", raw_images: np.ndarray, labels: 
     ui.controls = {"box": box, "center": center, "thickness": thickness}
     ui.image, ui.info = image, info
     return ui
+
+
+def threshold_explorer(scores: dict[str, np.ndarray], reference_split: dict[str, float] | None = None) -> w.VBox:
+    """A threshold slider over discriminator scores: histograms of each set and the share above/below."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from course_lib.metrics import threshold_split
+
+    threshold = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, description="threshold",
+                              continuous_update=False, readout_format=".2f")
+    image = w.Image(format="png")
+    info = w.HTML()
+
+    def update(_change: object = None) -> None:
+        fig, ax = plt.subplots(figsize=(8, 3.2))
+        bins = np.linspace(0, 1, 41)
+        for name, s in scores.items():
+            ax.hist(np.asarray(s), bins=bins, alpha=0.5, density=True, label=name)
+        ax.axvline(threshold.value, color="k", ls="--", label=f"threshold {threshold.value:.2f}")
+        ax.set(xlabel="discriminator score D(x): probability of 'real'", ylabel="density")
+        ax.legend(fontsize=8)
+        image.value = figure_png(fig)
+        rows = {name: threshold_split(s, threshold.value) for name, s in scores.items()}
+        table = pd.DataFrame(rows).T.rename(columns={"above": f"called real (> {threshold.value:.2f})",
+                                                     "below": f"called fake (<= {threshold.value:.2f})"})
+        if reference_split is not None:
+            table.loc["document, course digits (at 0.5)"] = [reference_split["above"], reference_split["below"]]
+        info.value = table.to_html(float_format=lambda v: f"{v:.0%}")
+
+    threshold.observe(update, names="value")
+    update()
+    ui = w.VBox([threshold, image, info])
+    ui.controls = {"threshold": threshold}
+    ui.image, ui.info = image, info
+    return ui
+
+
+def snapshot_slider(grids: dict[int, torch.Tensor], ncols: int = 8, title: str = "epoch") -> w.VBox:
+    """A slider over saved image grids (e.g. a generator's samples per epoch)."""
+    if not grids:
+        raise ValueError("no snapshots to show")
+    epochs = sorted(grids)
+    slider = w.SelectionSlider(options=epochs, value=epochs[-1], description=title, continuous_update=False)
+    image = w.Image(format="png")
+
+    def update(_change: object = None) -> None:
+        image.value = figure_png(image_grid(grids[slider.value], ncols=ncols, cell_inches=0.7,
+                                            title=f"{title} {slider.value}"))
+
+    slider.observe(update, names="value")
+    update()
+    ui = w.VBox([slider, image])
+    ui.controls = {"epoch": slider}
+    ui.image = image
+    return ui
