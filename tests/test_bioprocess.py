@@ -2,17 +2,33 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course_lib.data.bioprocess import COLUMNS, load_process_csv, make_process_dataset, split_and_scale
+from course_lib.data.bioprocess import (COLUMNS, CONDITIONS, MIN_ROWS, BatchCulture, load_process_csv,
+                                        make_process_dataset, split_and_scale)
 
 
 def test_data_sets_are_deterministic_and_documented_shape():
     a, b = make_process_dataset(1), make_process_dataset(1)
     pd.testing.assert_frame_equal(a, b)
-    assert list(a.columns) == COLUMNS and a.shape == (200, 3)
+    assert list(a.columns) == COLUMNS == ["t", "COD1", "Xv1"] and a.shape == (200, 3)
     assert not make_process_dataset(1).equals(make_process_dataset(2))
-    assert a.t.is_monotonic_increasing
+    assert not make_process_dataset(1, seed=0).equals(make_process_dataset(1, seed=1))
+    assert a.t.is_monotonic_increasing and (a.to_numpy() >= 0).all()
     # a batch culture: COD is consumed, biomass grows
     assert a.COD1.iloc[-1] < 0.2 * a.COD1.iloc[0] and a.Xv1.max() > 5 * a.Xv1.iloc[0]
+    assert isinstance(CONDITIONS[1], BatchCulture) and CONDITIONS[1] != CONDITIONS[2]
+
+
+def test_noise_level_is_a_parameter():
+    clean = make_process_dataset(2, n_samples=50, noise=0.0)
+    default = make_process_dataset(2, n_samples=50)  # condition 2's own noise level
+    noisy = make_process_dataset(2, n_samples=50, noise=0.2)
+    # no noise: the model curve, whatever the seed
+    pd.testing.assert_frame_equal(clean, make_process_dataset(2, n_samples=50, noise=0.0, seed=7))
+    scatter = lambda df: float(np.abs(df.Xv1 / clean.Xv1 - 1).mean())  # mean relative deviation
+    assert scatter(default) < scatter(noisy)
+    np.testing.assert_array_equal(clean.t, noisy.t)
+    with pytest.raises(ValueError, match="noise"):
+        make_process_dataset(1, noise=-0.1)
 
 
 def test_bad_condition_and_size():
@@ -23,17 +39,32 @@ def test_bad_condition_and_size():
 
 
 def test_split_and_scale():
-    s = split_and_scale(make_process_dataset(1), seed=0)
-    assert (len(s.train), len(s.test), len(s.validation)) == (140, 30, 30)
+    df = make_process_dataset(1)
+    s = split_and_scale(df, seed=0)
+    assert (s.train.shape, s.test.shape, s.validation.shape) == ((140, 3), (30, 3), (30, 3))
     assert s.train.min() == 0 and s.train.max() == 1
-    np.testing.assert_allclose(s.unscale(s.train).min(axis=0), s.minimum)
-    with pytest.raises(ValueError, match="fractions"):
-        split_and_scale(make_process_dataset(1), fractions=(0.5, 0.5, 0.5))
+    # every row lands in exactly one split, and unscale inverts the scaling
+    back = np.concatenate([s.unscale(part) for part in (s.train, s.test, s.validation)])
+    np.testing.assert_allclose(np.sort(back, axis=0), np.sort(df.to_numpy(), axis=0))
+    np.testing.assert_allclose(s.scale(s.unscale(s.test)), s.test)
+    np.testing.assert_array_equal(split_and_scale(df, seed=0).train, s.train)
+    assert not np.array_equal(split_and_scale(df, seed=1).train, s.train)
 
 
-def write(tmp_path, text):
+@pytest.mark.parametrize("kwargs, frame, message", [
+    ({"fractions": (0.5, 0.5, 0.5)}, None, "fractions"),
+    ({}, pd.DataFrame({"t": [1.0], "COD": [2.0], "Xv1": [3.0]}), r"lacks column\(s\) \['COD1'\]"),
+    ({}, pd.DataFrame({"t": [1.0, 2.0], "COD1": [np.nan, 2.0], "Xv1": [3.0, 4.0]}), "NaN"),
+    ({}, pd.DataFrame({"t": [1.0, 2, 3], "COD1": [2.0, 3, 4], "Xv1": [3.0, 4, 5]}), "too few to split"),
+])
+def test_split_errors(kwargs, frame, message):
+    with pytest.raises(ValueError, match=message):
+        split_and_scale(make_process_dataset(1) if frame is None else frame, **kwargs)
+
+
+def write(tmp_path, text, encoding="utf-8"):
     path = tmp_path / "data.csv"
-    path.write_text(text)
+    path.write_text(text, encoding=encoding)
     return path
 
 
@@ -43,14 +74,31 @@ GOOD_ROWS = "".join(f"{i},{100 - i},{i * 2}\n" for i in range(25))
 def test_user_csv_round_trip(tmp_path):
     df = load_process_csv(write(tmp_path, "Xv1, t, COD1\n" + GOOD_ROWS))
     assert list(df.columns) == COLUMNS and len(df) == 25
+    # columns are matched by name, not position: the file's first column is Xv1
+    assert df.Xv1.tolist() == list(range(25)) and df.t.tolist() == [100 - i for i in range(25)]
+    assert df.dtypes.eq(float).all()
+    # a spreadsheet's byte-order mark before the first header is not part of the name
+    assert len(load_process_csv(write(tmp_path, "t,COD1,Xv1\n" + GOOD_ROWS, encoding="utf-8-sig"))) == 25
 
 
 @pytest.mark.parametrize("text, message", [
-    ("time,COD,X\n" + GOOD_ROWS, r"expected exactly the columns \['t', 'COD1', 'Xv1'\], found \['time'"),
-    ("t,COD1\n" + "1,2\n" * 25, "found"),
-    ("t,COD1,Xv1\n" + GOOD_ROWS + "3,abc,4\n", r"column 'COD1' must be numeric; row 27 holds 'abc'"),
-    ("t,COD1,Xv1\n" + GOOD_ROWS + "3,,4\n", r"NaN values in column\(s\) \['COD1'\] on line\(s\) \[27\]"),
-    ("t,COD1,Xv1\n1,2,3\n", "too few"),
+    # wrong names: both what was expected and what was found
+    ("time,COD,X\n" + GOOD_ROWS,
+     r"expected exactly the columns \['t', 'COD1', 'Xv1'\], found \['time', 'COD', 'X'\]; "
+     r"missing \['t', 'COD1', 'Xv1'\], unexpected \['time', 'COD', 'X'\]"),
+    # a missing column
+    ("t,COD1\n" + "1,2\n" * 25, r"found \['t', 'COD1'\]; missing \['Xv1'\]"),
+    # an extra column
+    ("t,COD1,Xv1,pH\n" + "1,2,3,7\n" * 25, r"unexpected \['pH'\]"),
+    # semicolons from a European spreadsheet
+    ("t;COD1;Xv1\n" + "1;2;3\n" * 25, "seems to use ';'"),
+    # text in a numeric column: the column and an example value with its line
+    ("t,COD1,Xv1\n" + GOOD_ROWS + "3,abc,4\n", r"column 'COD1' must be numeric; line 27 holds 'abc'"),
+    # NaN / empty cells: which columns and which lines
+    ("t,COD1,Xv1\n" + GOOD_ROWS + "3,,4\n" + "4,5,NaN\n",
+     r"NaN values in column\(s\) \['COD1', 'Xv1'\] on line\(s\) \[27, 28\]"),
+    ("t,COD1,Xv1\n1,2,3\n", f"1 rows is too few; expected at least {MIN_ROWS}"),
+    ("", "the file is empty"),
 ])
 def test_user_csv_errors(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):
