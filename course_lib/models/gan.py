@@ -44,7 +44,9 @@ class Discriminator(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),                          # (N, w, 14, 14)
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.LeakyReLU(0.2),  # (N, 2w, 7, 7)
+            # no BatchNorm here: D must score single images in eval mode exactly as it judged batches
+            # in training (batch statistics of all-real or all-fake batches would not carry over)
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), nn.LeakyReLU(0.2),          # (N, 2w, 7, 7)
             nn.Flatten(), nn.Dropout(0.3), nn.Linear(2 * width * 7 * 7, 1),                          # (N, 1)
         )
 
