@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import nbformat
 from tqdm.auto import tqdm
 
+from course_lib.data.cache import atomic_path
 from course_lib.profiles import ENV_VAR as PROFILE_VAR
 from course_lib.profiles import PROFILES
 from course_lib.reference import REPORT_KEY
@@ -70,14 +70,8 @@ def _environment(**values: str):
 
 
 def _write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         nbformat.write(nb, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def run_notebooks(paths: list[Path], profile: str = "class", out_dir: Path | None = None,
@@ -162,8 +156,6 @@ def build_report(executed_dir: Path | None = None, out: Path | None = None) -> t
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.2em .6em;"
             "text-align:right}th{background:#eee}</style></head><body>" + render(text) + "</body></html>")
     for target, content in ((md, text), (html, page)):
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(content)
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            tmp.write_text(content, encoding="utf-8")
     return md, html

@@ -10,8 +10,6 @@ centre of mass at the centre. Each step is a parameter, so a student can undo or
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ from scipy import ndimage
 from skimage.morphology import dilation, disk, erosion
 from skimage.transform import resize
 
-from course_lib.data.cache import cache_dir
+from course_lib.data.cache import atomic_path, cache_dir
 from course_lib.data.imageset import ImageSet, stratified_split
 
 FRAME = 28
@@ -133,13 +131,8 @@ def save_drawn_digit(image: np.ndarray, label: int, folder: Path | None = None) 
     target = Path(folder or drawn_digits_folder()) / str(int(label))
     target.mkdir(parents=True, exist_ok=True)
     path = target / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}.png"
-    fd, tmp = tempfile.mkstemp(suffix=".png.part", dir=target)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray((gray * 255).round().astype(np.uint8), mode="L").save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 
