@@ -1,0 +1,85 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from course_lib.evolution import next_generation, population_outputs, random_population
+from course_lib.models.conv_autoencoder_ga import (GAAutoencoder, _upsample2, _upsample2_tconv5, layer_table,
+                                                   scale_targets)
+
+
+def test_parameter_count_per_reading():
+    # conv 26 + conv 26 + dense 85 + 12 + 15 + 960 + tconv1 (10 kernels + 10 biases = 260) + tconv2 251
+    assert sum(p.numel() for p in GAAutoencoder().parameters()) == 1635
+    # the other reading: the first transposed conv mixes all ten channels (100 kernels)
+    assert sum(p.numel() for p in GAAutoencoder(first_tconv="full").parameters()) == 3885
+    table = layer_table(GAAutoencoder())
+    assert [r["layer"] for r in table] == ["conv1", "conv2", "enc", "latent", "dec", "expand", "tconv1", "tconv2"]
+    assert sum(r["parameters"] for r in table) == 1635
+    assert table[-2]["weight"] == (10, 1, 5, 5) and table[-1]["weight"] == (10, 1, 5, 5)
+
+
+@pytest.mark.parametrize("reading", ["per_channel", "full"])
+def test_shapes_and_ranges(reading):
+    model = GAAutoencoder(first_tconv=reading)
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        z = model.encode(x)
+        out = model(x)
+    assert z.shape == (3, 2) and out.shape == (3, 1, 28, 28)
+    assert 0 < float(z.min()) and float(z.max()) < 1 and 0 < float(out.min()) and float(out.max()) < 1
+    assert model.decode(torch.rand(5, 2)).shape == (5, 1, 28, 28)
+
+
+def test_bad_inputs_get_clear_errors():
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        GAAutoencoder()(torch.rand(2, 28, 28))
+    with pytest.raises(ValueError, match="first_tconv"):
+        GAAutoencoder(first_tconv="mixed")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        scale_targets(torch.full((1, 1, 28, 28), 255.0))
+
+
+def test_targets_scaled_to_0_1_and_0_9():
+    t = scale_targets(torch.tensor([0.0, 0.5, 1.0]))
+    torch.testing.assert_close(t, torch.tensor([0.1, 0.5, 0.9]))
+
+
+def test_upsampling_is_nearest_neighbour():
+    x = torch.rand(2, 3, 4, 4)
+    torch.testing.assert_close(_upsample2(x), F.interpolate(x, scale_factor=2, mode="nearest"), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("groups,c_in,c_out", [(1, 10, 1), (4, 40, 4), (3, 3, 3)])
+def test_phase_split_transposed_conv_equals_upsample_then_conv(groups, c_in, c_out):
+    torch.manual_seed(0)
+    h = torch.rand(2, c_in, 12, 12)
+    weight, bias = torch.randn(c_in, c_out // groups, 5, 5), torch.randn(c_out)
+    expected = F.conv_transpose2d(_upsample2(h), weight, bias, groups=groups)
+    torch.testing.assert_close(_upsample2_tconv5(h, weight, bias, groups), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("reading", ["per_channel", "full"])
+def test_population_forward_equals_each_agent_alone(reading):
+    model = GAAutoencoder(first_tconv=reading)
+    x = scale_targets(torch.rand(4, 1, 28, 28))
+    agents = random_population(model, 6, seed=1)
+    batched = population_outputs(model, agents, x, "batched")
+    assert batched.shape == (6, 4, 1, 28, 28)
+    torch.testing.assert_close(batched, population_outputs(model, agents, x, "loop"), rtol=0, atol=1e-6)
+    # after a few rounds of mutation too (weights of order 1)
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        agents = next_generation(agents, torch.rand(6, generator=rng), 10, rng)
+    torch.testing.assert_close(population_outputs(model, agents, x), population_outputs(model, agents, x, "loop"),
+                               rtol=0, atol=1e-6)
+
+
+def test_population_forward_with_large_evolved_weights_agrees_to_float_rounding():
+    model = GAAutoencoder()
+    x = scale_targets(torch.rand(3, 1, 28, 28))
+    agents = random_population(model, 5, seed=2)
+    rng = torch.Generator().manual_seed(0)
+    for _ in range(200):  # weights drift to |w| of several units, as in a long evolution
+        agents = next_generation(agents, torch.rand(5, generator=rng), 20, rng)
+    torch.testing.assert_close(population_outputs(model, agents, x), population_outputs(model, agents, x, "loop"),
+                               rtol=0, atol=1e-4)
