@@ -115,13 +115,33 @@ def mae_fitness(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- the GA step
+def distinct_indices(rows: int, k: int, n: int, rng: torch.Generator) -> torch.Tensor:
+    """(rows, k) indices into range(n), distinct within each row, every k-subset equally likely.
+
+    Few picks from many (k * k <= 4 n, the GA's usual case): draw with replacement and redraw the
+    rare rows with a repeat, a few microseconds. Otherwise: the k smallest of n uniform numbers.
+    Sorting n random numbers per row, the obvious way, took most of a generation's time.
+    """
+    if not 1 <= k <= n:
+        raise ValueError(f"cannot pick {k} distinct indices out of {n}")
+    if k * k > 4 * n:
+        return torch.rand(rows, n, generator=rng).topk(k, dim=1, largest=False).indices
+    picks = torch.randint(n, (rows, k), generator=rng)
+    while True:
+        ordered = picks.sort(dim=1).values
+        repeated = (ordered[:, 1:] == ordered[:, :-1]).any(dim=1)     # rows with an index twice
+        if not repeated.any():
+            return picks
+        picks[repeated] = torch.randint(n, (int(repeated.sum()), k), generator=rng)
+
+
 def next_generation(agents: torch.Tensor, fitness: torch.Tensor, k: int, rng: torch.Generator,
                     step: float = 1.0) -> torch.Tensor:
     """Select the fittest agent, copy it over the population, shift k random parameters of every copy but one."""
     parent = agents[fitness.argmin()]                                   # select: the lowest error wins
     children = parent.repeat(len(agents), 1)                            # copy it into every slot
     n_mutants, n_params = len(agents) - 1, agents.shape[1]
-    where = torch.rand(n_mutants, n_params, generator=rng).argsort(dim=1)[:, :k]  # k distinct parameters each
+    where = distinct_indices(n_mutants, k, n_params, rng)               # k distinct parameters each
     shift = (torch.rand(n_mutants, k, generator=rng) * 2 - 1) * step   # uniform(-1, 1) times step
     children[1:].scatter_add_(1, where, shift)                          # mutate; children[0] stays the parent
     return children

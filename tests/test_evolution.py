@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib.evolution import (evolve, flatten_params, load_agent, mae_fitness, next_generation,
+from course_lib.evolution import (distinct_indices, evolve, flatten_params, load_agent, mae_fitness, next_generation,
                                   population_outputs, random_population, unflatten)
 from course_lib.ga_widgets import evolution_explorer
 from course_lib.models.conv_autoencoder_ga import GAAutoencoder, scale_targets
@@ -198,3 +198,17 @@ def test_explorer_redraws_on_controls_runs_and_stops():
     ui.wait(30)
     assert ui.last_run().generations < 20000 and "(stopped)" in ui.info.value
     assert not ui.controls["evolve"].disabled and ui.controls["stop"].disabled
+
+
+@pytest.mark.parametrize("k, n", [(1, 5), (3, 3), (10, 1635), (100, 1635)])
+def test_distinct_indices_are_distinct_in_range_and_uniform(k, n):
+    rng = torch.Generator().manual_seed(1)
+    picks = distinct_indices(2000, k, n, rng)
+    assert picks.shape == (2000, k) and int(picks.min()) >= 0 and int(picks.max()) < n
+    assert all(len(set(row)) == k for row in picks.tolist())
+    counts = torch.bincount(picks.flatten(), minlength=n).float()
+    expected = 2000 * k / n
+    if expected >= 50:  # every index equally likely: counts within a few standard deviations
+        assert float((counts - expected).abs().max()) < 5 * expected ** 0.5
+    with pytest.raises(ValueError, match="distinct"):
+        distinct_indices(1, n + 1, n, rng)
