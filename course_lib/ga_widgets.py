@@ -52,7 +52,7 @@ def evolution_figure(targets: torch.Tensor, outputs: torch.Tensor, best: Sequenc
 
 def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None, seed: int = 0,
                        refresh_seconds: float = 1.0) -> w.VBox:
-    """Evolve the autoencoder live: population size, mutated weights per child, generations, 1 or all samples.
+    """Evolve the autoencoder live: population, mutated weights per child, mutation step, generations, samples.
 
     ``images``: (S, 1, 28, 28) in [0, 1], e.g. one of each digit; ``labels`` their captions. Moving a
     control redraws generation 0 and estimates the run time; Evolve runs the GA in the background,
@@ -69,6 +69,8 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
     population = w.IntSlider(value=10, min=2, max=40, description="population", continuous_update=False)
     k = w.IntSlider(value=10, min=1, max=100, description="mutated / child", continuous_update=False,
                     style={"description_width": "initial"})
+    step = w.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="mutation step",
+                         continuous_update=False, style={"description_width": "initial"})  # document: 1
     generations = w.IntSlider(value=1000, min=50, max=20000, step=50, description="generations",
                               continuous_update=False)
     samples = w.Dropdown(options=sample_options, value=1, description="train on")
@@ -100,6 +102,7 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
         draw(outputs[best], [float(fitness[best])], "generation 0 (random weights)")
         estimate = one_pass * generations.value * 1.3  # evaluation plus mutation, roughly
         info.value = (f"Population <b>{population.value}</b>, <b>{k.value}</b> mutated weight(s) per child, "
+                      f"shifts from uniform(-{step.value:g}, {step.value:g}), "
                       f"<b>{generations.value}</b> generations on <b>{len(targets)}</b> sample(s). "
                       f"Best MAE at generation 0: <b>{float(fitness[best]):.4f}</b>. "
                       f"Press Evolve (about {estimate:.0f} s).")
@@ -120,7 +123,7 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
                 info.value = f"Generation <b>{g}</b> of {generations.value}: best MAE <b>{best:.4f}</b>"
 
         start = time.perf_counter()
-        result = evolve(model, targets, targets, population=population.value, k=k.value,
+        result = evolve(model, targets, targets, population=population.value, k=k.value, step=step.value,
                         generations=generations.value, seed=seed, progress=False,
                         should_stop=stop_flag.is_set, on_generation=on_generation)
         seconds = time.perf_counter() - start
@@ -158,14 +161,14 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
         if state["thread"] is not None:
             state["thread"].join(timeout)
 
-    for control in (population, k, generations, samples):
+    for control in (population, k, step, generations, samples):
         control.observe(preview, names="value")
     evolve_button.on_click(start)
     stop_button.on_click(stop)
     preview()
-    ui = w.VBox([w.HBox([population, k]), w.HBox([generations, samples]), w.HBox([evolve_button, stop_button]),
+    ui = w.VBox([w.HBox([population, k, step]), w.HBox([generations, samples]), w.HBox([evolve_button, stop_button]),
                  image, info])
-    ui.controls = {"population": population, "k": k, "generations": generations, "samples": samples,
+    ui.controls = {"population": population, "k": k, "step": step, "generations": generations, "samples": samples,
                    "evolve": evolve_button, "stop": stop_button}
     ui.image, ui.info = image, info
     ui.run, ui.start, ui.stop, ui.wait = run, start, stop, wait

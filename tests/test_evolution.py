@@ -185,9 +185,12 @@ def test_explorer_redraws_on_controls_runs_and_stops():
     seen.add(ui.image.value)
     ui.controls["population"].value = 4
     assert ui.image.value not in seen and "Population <b>4</b>" in ui.info.value
+    ui.controls["step"].value = 0.3
+    assert "uniform(-0.3, 0.3)" in ui.info.value
     ui.controls["generations"].value = 50
     run = ui.run()
     assert run.generations == 50 and "Generation <b>50</b>" in ui.info.value
+    assert run.settings["step"] == pytest.approx(0.3)  # the slider's step reached the evolution
     assert ui.last_run() is run
     # background run, stopped with the button
     ui.controls["generations"].value = 20000
