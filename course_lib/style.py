@@ -309,6 +309,20 @@ def load_backend(name: str = "auto", handle: str = HUB_HANDLE, fallback: bool = 
     return backend
 
 
+def fetch_hub_model(handle: str = HUB_HANDLE) -> Path:
+    """Download the TF Hub model into the course cache ahead of a class (for ``course-lib data fetch``)."""
+    try:
+        TFHubBackend(handle)
+    except BackendUnavailable as exc:
+        raise DownloadError(str(exc)) from None
+    return hub_cache_folder()
+
+
+def fetch_scream() -> Path:
+    """Download The Scream into the course cache ahead of a class (for ``course-lib data fetch``)."""
+    return fetch_image(SCREAM_URLS, cache_dir("styles") / "the_scream.jpg", SCREAM_SHA256)
+
+
 # ---- style pictures ---------------------------------------------------------------------------------
 
 # Edvard Munch, "The Scream" (1893), National Museum of Norway; public domain, file on Wikimedia Commons.
@@ -435,4 +449,5 @@ def style_choices(include_scream: bool = True, quiet: bool = False) -> dict[str,
 
 __all__ = ["HUB_HANDLE", "LEGACY_HUB_HANDLE", "BackendUnavailable", "BuiltinStyle", "StyleBackend", "OnnxBackend",
            "TFHubBackend", "load_backend", "import_tensorflow_hub", "hub_cached", "fetch_image", "load_scream",
+           "fetch_hub_model", "fetch_scream",
            "generated_style", "offline_styles", "style_choices", "as_frames", "SCREAM_URLS", "SCREAM_SHA256"]

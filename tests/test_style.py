@@ -365,3 +365,12 @@ def test_style_explorer_upload_good_and_bad(onnx):
     ui.controls["upload"].value = ({"name": "broken.png", "type": "image/png", "size": 5,
                                     "content": memoryview(b"12345"), "last_modified": NOW},)
     assert "not a readable image" in ui.info.value and ui.image.value == shown
+
+
+def test_prefetch_helpers_raise_download_errors_offline(cache, tiny_hub_model):
+    from course_lib.style import fetch_hub_model, fetch_scream
+    with pytest.raises(DownloadError, match="COURSE_OFFLINE"):
+        fetch_scream()
+    with pytest.raises(DownloadError, match="COURSE_OFFLINE"):
+        fetch_hub_model()
+    assert fetch_hub_model(str(tiny_hub_model)) == cache / "tfhub"
