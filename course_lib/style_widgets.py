@@ -10,7 +10,7 @@ import numpy as np
 
 from course_lib.images import ImageError, ImageInput, load_rgb, png_bytes
 from course_lib.style import Style, StyleBackend
-from course_lib.video import side_by_side
+from course_lib.video import Clip, side_by_side, smooth_frames, write_gif
 
 UPLOAD_PREFIX = "uploaded: "
 
@@ -22,11 +22,14 @@ def _uploaded_files(value: object) -> list[tuple[str, bytes]]:
 
 
 def style_explorer(backend: StyleBackend, content: ImageInput, styles: Mapping[str, Style],
-                   sizes: tuple[int, ...] = (128, 192, 256, 384), size: int = 256) -> w.VBox:
+                   sizes: tuple[int, ...] = (128, 192, 256, 384), size: int = 256,
+                   clip: Clip | None = None) -> w.VBox:
     """Style dropdown (or an uploaded picture), strength and output-size controls over one preview frame.
 
     The preview shows the content and the stylized frame side by side, and says which backend made
     it and how long it took. A picture that cannot be used gets its message here, not a traceback.
+    With a ``clip``, a button stylizes the whole clip with the current settings (progress bar,
+    optional flicker smoothing) and shows it as a GIF, also saved in the course cache.
     """
     if not styles:
         raise ValueError("style_explorer needs at least one style")
@@ -81,7 +84,45 @@ def style_explorer(backend: StyleBackend, content: ImageInput, styles: Mapping[s
     ui = w.VBox([w.HBox([choice, upload]), w.HBox([strength, out_size]), image, info])
     ui.controls = {"style": choice, "upload": upload, "strength": strength, "size": out_size}  # for tests
     ui.image, ui.info, ui.styles = image, info, styles
+    if clip is not None:
+        _add_video_controls(ui, backend, clip)
     return ui
+
+
+def _add_video_controls(ui: w.VBox, backend: StyleBackend, clip: Clip) -> None:
+    """A 'stylize the clip' button with a progress bar, a smoothing slider and a GIF result."""
+    from course_lib.data.cache import cache_dir
+    c = ui.controls
+    smooth = w.FloatSlider(value=0.0, min=0.0, max=0.9, step=0.1, description="smoothing a",
+                           continuous_update=False)
+    button = w.Button(description="stylize the clip", icon="film")
+    bar = w.IntProgress(value=0, min=0, max=len(clip), description="frames")
+    movie = w.Image(format="gif")
+    status = w.HTML()
+
+    def run(_button: object = None) -> None:
+        button.disabled = True
+        try:
+            stylizer = backend.stylizer(ui.styles[c["style"].value], c["strength"].value, c["size"].value)
+            frames = []
+            bar.value = 0
+            for frame in clip.frames:
+                frames.append(stylizer(frame))
+                bar.value += 1
+            frames = smooth_frames(frames, smooth.value) if smooth.value else np.stack(frames)
+            path = write_gif(frames, cache_dir("outputs", "04_style_transfer") / "explorer.gif", clip.fps)
+            movie.value = path.read_bytes()
+            status.value = (f"{len(frames)} frames, <b>{c['style'].value}</b>, strength {c['strength'].value:.2f}, "
+                            f"smoothing a={smooth.value:.1f}, by the <b>{backend.name}</b> backend; saved as {path}")
+        except (ImageError, ValueError) as exc:
+            status.value = f"<span style='color:#b00'>Cannot stylize the clip: {exc}</span>"
+        finally:
+            button.disabled = False
+
+    button.on_click(run)
+    ui.children = (*ui.children, w.HBox([button, smooth, bar]), movie, status)
+    ui.controls.update({"smooth": smooth, "run": button})
+    ui.movie, ui.movie_info, ui.progress = movie, status, bar
 
 
 def hue_panel(content: np.ndarray, style: np.ndarray, output: np.ndarray, bins: int = 36):

@@ -374,3 +374,19 @@ def test_prefetch_helpers_raise_download_errors_offline(cache, tiny_hub_model):
     with pytest.raises(DownloadError, match="COURSE_OFFLINE"):
         fetch_hub_model()
     assert fetch_hub_model(str(tiny_hub_model)) == cache / "tfhub"
+
+
+def test_style_explorer_stylizes_the_clip_on_click(onnx, cache):
+    from course_lib.style_widgets import style_explorer
+    from course_lib.video import make_clip, read_video
+    clip = make_clip(n_frames=4, width=64, height=48, fps=4)
+    ui = style_explorer(onnx, clip.frames[0], {"waves": generated_style("waves")}, sizes=(64,), size=64, clip=clip)
+    assert ui.movie.value == b""
+    ui.controls["run"].click()
+    assert ui.progress.value == 4 and ui.movie.value[:3] == b"GIF" and "onnx" in ui.movie_info.value
+    saved = read_video(cache / "outputs" / "04_style_transfer" / "explorer.gif")
+    assert len(saved) == 4 and saved.size == (64, 48)
+    first = ui.movie.value
+    ui.controls["smooth"].value = 0.8
+    ui.controls["run"].click()
+    assert ui.movie.value != first
