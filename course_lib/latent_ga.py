@@ -120,7 +120,7 @@ def set_fitness(images: torch.Tensor, originals: torch.Tensor, ncc: str = "corre
 
 
 @torch.no_grad()
-def decode(G: nn.Module, pop: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+def decode(G: nn.Module, pop: torch.Tensor, chunk: int = 64) -> torch.Tensor:
     """All images of a population: (P, n, latent) -> (P, n, C, H, W), in chunks of ``chunk`` images."""
     P, n, latent = pop.shape
     flat = pop.reshape(P * n, latent)
