@@ -256,3 +256,18 @@ def test_beta_gamma_browser_updates():
     assert "not trained" in ui.info.value
     with pytest.raises(ValueError, match="at least one"):
         beta_gamma_browser(x, {})
+
+
+def test_run_experiment_and_baseline_reload_from_cache(cache):
+    x, y = _data(24)
+    kwargs = dict(latent=2, cells=[(0.0, 0.0), (0.1, 0.1)], width=2, hidden=8, kl_weight=0.1, vec_epochs=1,
+                  dec_epochs=1, batch_size=8, n_eval=6, progress=False)
+    exp = av.run_experiment("toy", (x, y), (x, y), 3, **kwargs)
+    assert list(exp.scores.index) == [(0.0, 0.0), (0.1, 0.1)] and exp.latent == 2
+    assert {"pixel_mse", "class_agreement", "sharpness"} <= set(exp.scores.columns)
+    assert exp.recon[(0.1, 0.1)].shape == (6, 1, 28, 28) and 0 <= exp.test_accuracy <= 1
+    vae, hist, scores = av.run_baseline(exp, x, epochs=1, width=2, hidden=8, batch_size=8, progress=False)
+    assert "pixel_mse" in scores and len(hist) == 1
+    again = av.run_experiment("toy", (x, y), (x, y), 3, **kwargs)  # everything loads from the checkpoints
+    assert again.step1.resumed_from == 1 and all(h.resumed_from == 1 for _, h in again.cells.values())
+    assert torch.equal(again.recon[(0.1, 0.1)], exp.recon[(0.1, 0.1)])

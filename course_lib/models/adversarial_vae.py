@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -243,11 +244,23 @@ class AdversarialVAE:
     @classmethod
     def build(cls, in_channels: int = 1, latent: int = 2, n_classes: int = 10, width: int = 16,
               hidden: int = 256, cls_hidden: int = 64, dis_width: int = 16, dis_hidden: int = 128,
-              seed: int = 0) -> "AdversarialVAE":
+              size: int = 28, seed: int = 0) -> "AdversarialVAE":
         """Fresh networks, seeded so the same arguments give the same initial weights."""
         torch.manual_seed(seed)
-        return cls(Encoder(in_channels, latent, width, hidden), Classifier(latent, n_classes, cls_hidden),
-                   Decoder(in_channels, latent, width, hidden), Discriminator(in_channels, dis_width, dis_hidden))
+        return cls(Encoder(in_channels, latent, width, hidden, size), Classifier(latent, n_classes, cls_hidden),
+                   Decoder(in_channels, latent, width, hidden, size),
+                   Discriminator(in_channels, dis_width, dis_hidden, size))
+
+    def with_new_decoder(self, seed: int = 0) -> "AdversarialVAE":
+        """The same (trained) encoder and classifier with a fresh decoder and discriminator of the same sizes."""
+        dec, dis = self.decoder, self.discriminator
+        torch.manual_seed(seed)
+        width = dec.convs[-2].in_channels
+        hidden = dec.fc[0].out_features
+        dis_width, dis_hidden = dis.net[0].out_channels, dis.net[-1].in_features
+        return AdversarialVAE(self.encoder, self.classifier,
+                              Decoder(dec.out_channels, dec.latent, width, hidden, dec.size),
+                              Discriminator(dec.out_channels, dis_width, dis_hidden, dec.size))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -500,6 +513,27 @@ def train_step2(model: AdversarialVAE, x: torch.Tensor, *, epochs: int, beta: fl
                        seed=seed, checkpoint=checkpoint, retrain=retrain, progress=progress, train_modes={})
 
 
+def train_decoder_grid(model: AdversarialVAE, x: torch.Tensor, cells: Sequence[tuple[float, float]], *,
+                       name: str, epochs: int, checkpoint_config: dict | None = None, progress: bool = True,
+                       **step2_kwargs: object) -> dict[tuple[float, float], tuple[AdversarialVAE, History]]:
+    """Step 2 once per (beta, gamma) cell, each with its own fresh decoder and discriminator, same seed.
+
+    Every cell is checkpointed in the cache under ``name`` plus the cell and ``checkpoint_config``.
+    """
+    from course_lib.train import checkpoint_path
+
+    results = {}
+    for beta, gamma in cells:
+        cell = model.with_new_decoder(seed=int(step2_kwargs.get("seed", 0)))
+        path = checkpoint_path(f"{name}-b{beta:g}-g{gamma:g}", beta=beta, gamma=gamma, epochs=epochs,
+                               **(checkpoint_config or {}),
+                               **{k: v for k, v in step2_kwargs.items() if k not in ("retrain",)})
+        history = train_step2(cell, x, epochs=epochs, beta=beta, gamma=gamma, checkpoint=path, progress=progress,
+                              **step2_kwargs)
+        results[(beta, gamma)] = (cell, history)
+    return results
+
+
 class PlainVAE(nn.Module):
     """The baseline: the same encoder and decoder, trained end to end with eq. 2 and no labels."""
 
@@ -600,3 +634,79 @@ def latent_grid(decoder: Decoder, lo: float = -3.0, hi: float = 3.0, n: int = 15
     axis = np.linspace(lo, hi, n)
     points = np.array([(a, b) for b in axis[::-1] for a in axis], dtype=np.float32)  # rows top to bottom: z2 falls
     return decode(decoder, torch.from_numpy(points)), points
+
+
+# --------------------------------------------------------------------------------------------------
+# One experiment of the notebook: step 1, a grid of step-2 cells, and their numbers
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Experiment:
+    """A trained VEC (step 1), one decoder per (beta, gamma) cell (step 2), and the cells' measurements."""
+
+    name: str
+    model: AdversarialVAE                    # encoder + classifier of step 1 (its own decoder is untrained)
+    step1: History
+    test_accuracy: float                     # latent classifier on the test images' mean codes
+    cells: dict                              # (beta, gamma) -> (AdversarialVAE sharing the encoder, History)
+    x_eval: torch.Tensor                     # the test images every cell reconstructs
+    y_eval: torch.Tensor
+    recon: dict                              # (beta, gamma) -> reconstructions of x_eval
+    scores: pd.DataFrame                     # one row per cell
+
+    @property
+    def latent(self) -> int:
+        """Kz, the size of the latent space."""
+        return self.model.encoder.latent
+
+
+def run_experiment(name: str, train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor],
+                   n_classes: int, *, latent: int, cells: Sequence[tuple[float, float]], width: int, hidden: int,
+                   kl_weight: float, vec_epochs: int, dec_epochs: int, n_dis: int = 1, batch_size: int = 64,
+                   alphas: Sequence[float] = ALPHAS, n_eval: int = 500, fid_features: nn.Module | None = None,
+                   seed: int = 0, progress: bool = True) -> Experiment:
+    """Step 1 then step 2 for every (beta, gamma) cell on (train, test); all checkpointed in the cache."""
+    from course_lib.train import checkpoint_path
+
+    (x, y), (xt, yt) = train, test
+    config = dict(data=name, n=len(x), latent=latent, width=width, hidden=hidden, classes=n_classes, seed=seed,
+                  channels=x.shape[1], size=x.shape[-1])
+    model = AdversarialVAE.build(x.shape[1], latent, n_classes, width, hidden, cls_hidden=max(16, hidden // 2),
+                                 dis_width=width, dis_hidden=hidden, size=x.shape[-1], seed=seed)
+    step1 = train_step1(model, x, y, epochs=vec_epochs, batch_size=batch_size, kl_weight=kl_weight, seed=seed,
+                        val=(xt, yt), progress=progress,
+                        checkpoint=checkpoint_path(f"avae-step1-{name}-kz{latent}", epochs=vec_epochs,
+                                                   kl_weight=kl_weight, batch=batch_size, **config))
+    freeze(model.encoder, model.classifier)
+    trained = train_decoder_grid(model, x, cells, name=f"avae-step2-{name}-kz{latent}", epochs=dec_epochs,
+                                 checkpoint_config=dict(vec_epochs=vec_epochs, kl_weight=kl_weight,
+                                                        **{k: v for k, v in config.items() if k != "seed"}),
+                                 progress=progress, alphas=tuple(alphas), n_dis=n_dis, batch_size=batch_size, seed=seed)
+    pick = torch.randperm(len(xt), generator=torch.Generator().manual_seed(seed))[:n_eval]
+    x_eval, y_eval = xt[pick], yt[pick]
+    recon, rows = {}, []
+    for cell, (cell_model, history) in trained.items():
+        recon[cell] = decode(cell_model.decoder, encode_mean(model.encoder, x_eval))
+        scores = reconstruction_scores(model, x_eval, y_eval, x_hat=recon[cell], fid_features=fid_features)
+        rows.append({"beta": cell[0], "gamma": cell[1], **scores,
+                     "train_seconds": sum(e["seconds"] for e in history.epochs)})
+    table = pd.DataFrame(rows).set_index(["beta", "gamma"])
+    return Experiment(name, model, step1, latent_accuracy(model, xt, yt), trained, x_eval, y_eval, recon, table)
+
+
+def run_baseline(experiment: Experiment, train_x: torch.Tensor, *, epochs: int, width: int, hidden: int,
+                 batch_size: int = 64, fid_features: nn.Module | None = None, seed: int = 0,
+                 progress: bool = True) -> tuple[PlainVAE, History, dict[str, float]]:
+    """The plain VAE on the same images and latent size, scored with the experiment's frozen classifier."""
+    from course_lib.train import checkpoint_path
+
+    vae = PlainVAE(train_x.shape[1], experiment.latent, width, hidden, seed=seed)
+    path = checkpoint_path(f"plain-vae-{experiment.name}-kz{experiment.latent}", n=len(train_x), epochs=epochs,
+                           width=width, hidden=hidden, batch=batch_size, seed=seed, size=train_x.shape[-1])
+    history = train_vae(vae, train_x, epochs=epochs, batch_size=batch_size, seed=seed, checkpoint=path,
+                        progress=progress)
+    x_hat = decode(vae.decoder, encode_mean(vae.encoder, experiment.x_eval))
+    scores = reconstruction_scores(experiment.model, experiment.x_eval, experiment.y_eval, x_hat=x_hat,
+                                   fid_features=fid_features)
+    scores["train_seconds"] = sum(e["seconds"] for e in history.epochs)
+    return vae, history, scores
