@@ -51,8 +51,8 @@ from course_lib.data.cache import atomic_path, cache_dir, offline_requested
 from course_lib.data.download import DownloadError, file_digest
 from course_lib.images import ImageError, ImageInput, center_square, load_rgb, resize
 
-# The document's model. TF Hub handles moved to Kaggle Models; this is the address that model's page
-# and TensorFlow's "Fast style transfer for arbitrary styles" tutorial give today.
+# The document's model. TF Hub moved to Kaggle Models: this is the model's address there (the old
+# tfhub.dev address, which the document used, now redirects to it).
 HUB_HANDLE = "https://www.kaggle.com/models/google/arbitrary-image-stylization-v1/TensorFlow1/256/2"
 LEGACY_HUB_HANDLE = "https://tfhub.dev/google/magenta/arbitrary-image-stylization-v1-256/2"  # as the document wrote it
 STYLE_SIDE = 256   # both style predictors were trained on 256 x 256 style pictures
@@ -244,6 +244,21 @@ def hub_cached(handle: str) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
+def host_reachable(url: str, timeout: float = 3.0) -> bool:
+    """True if a TCP connection to the URL's host opens within ``timeout`` seconds (no request is sent)."""
+    import socket
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return False
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 class TFHubBackend(StyleBackend):
     """Magenta "arbitrary-image-stylization-v1-256/2" through ``tensorflow_hub.load`` (the document's model)."""
 
@@ -251,8 +266,12 @@ class TFHubBackend(StyleBackend):
     strength_method = "stylized output blended with the content (the SavedModel hides the bottleneck)"
 
     def __init__(self, handle: str = HUB_HANDLE) -> None:
-        if not Path(handle).is_dir() and offline_requested() and not hub_cached(handle):
-            raise BackendUnavailable(f"COURSE_OFFLINE is set and the TF Hub model is not in {hub_cache_folder()}")
+        if not Path(handle).is_dir() and not hub_cached(handle):
+            if offline_requested():
+                raise BackendUnavailable(f"COURSE_OFFLINE is set and the TF Hub model is not in {hub_cache_folder()}")
+            if "://" in handle and not host_reachable(handle):  # spare the TensorFlow import when it cannot help
+                raise BackendUnavailable(f"cannot reach {handle.split('/')[2]} and the model is not in "
+                                         f"{hub_cache_folder()}")
         os.environ["TFHUB_CACHE_DIR"] = str(hub_cache_folder())  # hub reads it at load time
         hub = import_tensorflow_hub()
         import tensorflow as tf
@@ -449,5 +468,5 @@ def style_choices(include_scream: bool = True, quiet: bool = False) -> dict[str,
 
 __all__ = ["HUB_HANDLE", "LEGACY_HUB_HANDLE", "BackendUnavailable", "BuiltinStyle", "StyleBackend", "OnnxBackend",
            "TFHubBackend", "load_backend", "import_tensorflow_hub", "hub_cached", "fetch_image", "load_scream",
-           "fetch_hub_model", "fetch_scream",
+           "fetch_hub_model", "fetch_scream", "host_reachable",
            "generated_style", "offline_styles", "style_choices", "as_frames", "SCREAM_URLS", "SCREAM_SHA256"]

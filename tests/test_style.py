@@ -390,3 +390,18 @@ def test_style_explorer_stylizes_the_clip_on_click(onnx, cache):
     ui.controls["smooth"].value = 0.8
     ui.controls["run"].click()
     assert ui.movie.value != first
+
+
+def test_unreachable_hub_falls_back_without_importing_tensorflow():
+    """Online mode but nobody answers: fall back at once, without the cost of importing TensorFlow."""
+    code = textwrap.dedent("""
+        import sys
+        from course_lib.style import load_backend
+        backend = load_backend("tfhub", handle="http://127.0.0.1:9/nothing/here")
+        print(backend.name, "tensorflow" in sys.modules)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "COURSE_OFFLINE"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "cannot reach 127.0.0.1:9" in result.stdout and result.stdout.strip().endswith("onnx False")
