@@ -406,7 +406,8 @@ def load_scream(urls: Sequence[str] = SCREAM_URLS, sha256: str | None = SCREAM_S
         path = fetch_image(urls, dest, sha256)
     except DownloadError as exc:
         if not quiet:
-            print(f"The Scream is not available ({str(exc).splitlines()[0]}); using the offline styles only.")
+            reason = " ".join(line.strip() for line in str(exc).splitlines())
+            print(f"The Scream is not available ({reason[:300]}); using the offline styles only.")
         return None
     return load_rgb(path, quiet=True)
 
