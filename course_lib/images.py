@@ -133,10 +133,15 @@ def resize(arr: np.ndarray, longer_side: int) -> np.ndarray:
     """Scale an (H, W, 3) float picture so that its longer side is ``longer_side`` (Lanczos)."""
     h, w = arr.shape[:2]
     scale = longer_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if size == (w, h):
+    return resize_to(arr, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def resize_to(arr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Scale an (H, W, 3) float picture to exactly ``height`` x ``width`` (Lanczos)."""
+    if arr.shape[:2] == (height, width):
         return arr
-    channels = [Image.fromarray(np.ascontiguousarray(arr[..., c], dtype=np.float32)).resize(size, Image.LANCZOS)
+    channels = [Image.fromarray(np.ascontiguousarray(arr[..., c], dtype=np.float32)).resize((width, height),
+                                                                                             Image.LANCZOS)
                 for c in range(arr.shape[2])]
     return np.clip(np.stack([np.asarray(c) for c in channels], axis=2), 0, 1).astype(np.float32)
 
@@ -224,5 +229,5 @@ def hue_shift(content: np.ndarray, style: np.ndarray, output: np.ndarray, bins: 
             "overlap_content": histogram_overlap(ho, hue_histogram(content, bins))}
 
 
-__all__ = ["ImageError", "load_rgb", "resize", "center_square", "to_uint8", "png_bytes", "hsv", "colour_stats",
+__all__ = ["ImageError", "load_rgb", "resize", "resize_to", "center_square", "to_uint8", "png_bytes", "hsv", "colour_stats",
            "hue_histogram", "histogram_overlap", "hue_shift", "MIN_SIDE", "MAX_SIDE"]

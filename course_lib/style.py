@@ -49,7 +49,7 @@ import numpy as np
 
 from course_lib.data.cache import atomic_path, cache_dir, offline_requested
 from course_lib.data.download import DownloadError, file_digest
-from course_lib.images import ImageError, ImageInput, center_square, load_rgb, resize
+from course_lib.images import ImageError, ImageInput, center_square, load_rgb, resize, resize_to
 
 # The document's model. TF Hub moved to Kaggle Models: this is the model's address there (the old
 # tfhub.dev address, which the document used, now redirects to it).
@@ -191,7 +191,7 @@ class OnnxBackend(StyleBackend):
                 return np.clip(self.run_transform(img, vector), 0, 1)
             small = resize(img, self.net_side)  # larger outputs: run at 384 px and scale up
             out = self.run_transform(small, vector)
-            return np.clip(resize(np.clip(out, 0, 1), max(h, w)), 0, 1)[:h, :w]
+            return resize_to(np.clip(out, 0, 1), h, w)
 
         return run
 
@@ -297,7 +297,7 @@ class TFHubBackend(StyleBackend):
             img = self.prepare_content(content, size)
             out = self.model(tf.constant(img[None]), style_t)[0][0].numpy()
             if out.shape[:2] != img.shape[:2]:
-                out = resize(np.clip(out, 0, 1), max(img.shape[:2]))[:img.shape[0], :img.shape[1]]
+                out = resize_to(np.clip(out, 0, 1), *img.shape[:2])
             return np.clip(strength * out + (1.0 - strength) * img, 0, 1).astype(np.float32)
 
         return run

@@ -86,6 +86,8 @@ def test_onnx_size_sets_the_longer_side_and_large_sizes_are_upscaled(onnx):
     assert out.shape == (72, 96, 3)
     big = onnx.stylize(_content(96, 128), generated_style("waves"), size=512)[0]
     assert big.shape == (384, 512, 3)
+    odd = onnx.stylize(_content(77, 131), generated_style("waves"), size=500)[0]  # no off-by-one from rounding
+    assert odd.shape == (294, 500, 3)
 
 
 def test_builtin_styles_only_on_onnx(onnx, tiny_hub_model):
