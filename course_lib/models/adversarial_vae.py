@@ -492,14 +492,14 @@ def train_step2(model: AdversarialVAE, x: torch.Tensor, *, epochs: int, beta: fl
             class_z = clf.proba(z) if gamma > 0 else None
             dis_real = dis(xb) if beta > 0 else None
         x_hat = dec(z)                                             # X^ <- Dec(Z)
-        mu_h, logvar_h, fake_feats = enc.forward_with_features(x_hat)
-        rec = feature_reconstruction_loss(real_feats, fake_feats, alphas)
-        adv = adversarial_loss(dis_real, dis(x_hat)) if beta > 0 else torch.zeros(())
-        if gamma > 0:
+        if gamma > 0:  # one pass through the frozen encoder gives phi_1..3(X^) and Z^
+            mu_h, logvar_h, fake_feats = enc.forward_with_features(x_hat)
             z_hat = reparameterize(mu_h, logvar_h, gen)            # Z^ <- Enc(X^)
             lat = latent_loss(class_z, clf.proba(z_hat))
-        else:
-            lat = torch.zeros(())
+        else:          # only the first three layers are needed
+            fake_feats, lat = enc.features(x_hat), torch.zeros(())
+        rec = feature_reconstruction_loss(real_feats, fake_feats, alphas)
+        adv = adversarial_loss(dis_real, dis(x_hat)) if beta > 0 else torch.zeros(())
         loss = decoder_loss(rec, adv, lat, beta, gamma)
         opt_dec.zero_grad(set_to_none=True)
         loss.backward()
