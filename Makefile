@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum 
 PROFILE ?= class
 JOBS ?= 2
 
-.PHONY: install run test lab report bench clean
+.PHONY: install browser run test lab report bench clean
 
 install: $(STAMP)
 
@@ -18,10 +18,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
+# The end-to-end tests need Debian's chromium; as root (CI, containers) it is installed here,
+# otherwise the tests say how to install it and skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: the browser tests will be skipped (sudo apt-get install chromium)"; fi; }
+
 run: install
 	$(VENV)/bin/course-lib run --profile $(PROFILE)
 
-test: install
+test: install browser
 	COURSE_PROFILE=smoke $(PY) -m pytest -n $(JOBS) --dist loadfile \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider tests notebooks
