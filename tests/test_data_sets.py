@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from course_lib.data import DataUnavailable, load_image_folder, status
+from course_lib.data import SOURCES, DataUnavailable, load_image_folder, status
 from course_lib.data.archives import ArchiveSource, load_cifar10, load_omniglot
 from course_lib.data.idx import read_idx, write_idx
 from course_lib.data.mnist import IdxSource, load_fashion_mnist, load_mnist
@@ -167,5 +167,6 @@ def test_image_folder_errors(tmp_path):
 
 def test_status_lists_every_source(cache):
     table = status()
-    assert {"mnist", "fashion-mnist", "omniglot", "cifar10", "course-digits"} == set(table.name)
+    assert set(SOURCES) | {"course-digits"} == set(table.name)
+    assert {"mnist", "fashion-mnist", "omniglot", "cifar10", "the-scream", "tfhub-stylization"} <= set(SOURCES)
     assert (table[table.name == "mnist"]["in cache"] == "missing").all()

