@@ -101,7 +101,8 @@ def _write_settings(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def lab_server(root: Path, work: Path, env: dict[str, str] | None = None, start_timeout: float = 120) -> Iterator[LabServer]:
+def lab_server(root: Path, work: Path, env: dict[str, str] | None = None, start_timeout: float = 120,
+               extra_args: tuple[str, ...] = ()) -> Iterator[LabServer]:
     """Start JupyterLab from this Python environment on a free loopback port; stop it afterwards."""
     port, token = free_port(), secrets.token_hex(16)
     for sub in ("config", "data", "runtime", "settings", "workspaces"):
@@ -119,6 +120,7 @@ def lab_server(root: Path, work: Path, env: dict[str, str] | None = None, start_
                "--LabApp.extension_manager=readonly", "--ServerApp.open_browser=False"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # CI and containers run as root
         command.append("--allow-root")
+    command += list(extra_args)
     with log_path.open("w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment,
                                    start_new_session=True)
@@ -141,6 +143,18 @@ def lab_server(root: Path, work: Path, env: dict[str, str] | None = None, start_
         yield server
     finally:
         _stop(process)
+
+
+def launch_chromium(playwright, executable: str, profile: Path, server: LabServer, timeout: float = 60):
+    """A headless Chromium with a fresh profile; a clear failure (with the server log) if it cannot start."""
+    try:
+        return playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=executable, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, timeout=timeout * 1000)
+    except Exception as exc:  # playwright's errors: missing binary, crash at start, time-out
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BrowserTestError(f"Chromium ({executable}) did not start within {timeout:.0f} s: {first}\n"
+                               f"Server log (tail):\n{server.log(20)}") from None
 
 
 def _stop(process: subprocess.Popen) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from browser import CHROMIUM_ARGS, BrowserTestError, Student, find_chromium, is_loopback, lab_server
+from browser import BrowserTestError, Student, find_chromium, is_loopback, lab_server, launch_chromium
 
 REPO = Path(__file__).resolve().parents[1]
 SHOTS = REPO / "build" / "e2e-screenshots"
@@ -60,9 +60,7 @@ def student(chromium, server, request, tmp_path):
     shutil.rmtree(shots, ignore_errors=True)
     shots.mkdir(parents=True)
     with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900}, timeout=60_000)
+        context = launch_chromium(p, chromium, tmp_path / "profile", server)
         me = Student(context.pages[0] if context.pages else context.new_page(), server, shots)
 
         def watch(request) -> None:  # anything aimed beyond this machine (the resolver rules block it)
@@ -136,3 +134,19 @@ w.VBox([slider, picture])'''
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     path.write_text(json.dumps(nb, indent=1))
+
+
+def test_a_server_that_cannot_start_fails_fast_with_its_log(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(BrowserTestError, match="exited with status") as failure:
+        with lab_server(root, tmp_path / "work", extra_args=("--ServerApp.port=not-a-port",), start_timeout=60):
+            pass
+    assert "Server log" in str(failure.value) and "not-a-port" in str(failure.value)
+
+
+def test_a_browser_that_cannot_start_fails_fast(chromium, server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p, pytest.raises(BrowserTestError, match="did not start"):
+        launch_chromium(p, "/bin/false", tmp_path / "profile", server, timeout=20)
