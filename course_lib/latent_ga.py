@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from course_lib.evolution import torch_threads
 from course_lib.train import save_atomic
 
 
@@ -196,14 +197,23 @@ def _digest(t: torch.Tensor) -> str:
 
 def evolve_latents(G: nn.Module, originals: torch.Tensor, settings: GASettings = GASettings(), *, seed: int = 0,
                    ncc: str = "correlation", checkpoint: Path | str | None = None, checkpoint_every: int = 50,
-                   progress: bool = True, desc: str = "generations",
+                   progress: bool = True, desc: str = "generations", threads: int | None = 1,
                    on_generation: Callable[[int, float], None] | None = None) -> LatentEvolution:
     """Evolve sets of latent vectors for generator ``G`` so that their images are far from the class centroid.
 
     ``originals`` are the class's training images (N, C, H, W) in G's output range. With ``checkpoint``
     the run is saved atomically every ``checkpoint_every`` generations and at the end; a second call
-    resumes it (or loads it when finished).
+    resumes it (or loads it when finished). ``threads``: torch threads during the run (one by default:
+    decoding in chunks of 64 images gains little from a second thread, and loses a lot on shared cores).
     """
+    with torch_threads(threads):
+        return _evolve(G, originals, settings, seed=seed, ncc=ncc, checkpoint=checkpoint,
+                       checkpoint_every=checkpoint_every, progress=progress, desc=desc, on_generation=on_generation)
+
+
+def _evolve(G: nn.Module, originals: torch.Tensor, settings: GASettings, *, seed: int, ncc: str,
+            checkpoint: Path | str | None, checkpoint_every: int, progress: bool, desc: str,
+            on_generation: Callable[[int, float], None] | None) -> LatentEvolution:
     s = settings
     G.eval()
     latent = G.latent
