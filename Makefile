@@ -42,7 +42,7 @@ report: install
 	$(VENV)/bin/course-lib report --dir build/executed/$(PROFILE)
 
 bench: install
-	$(PY) benchmarks/bench_train_loop.py
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf build
