@@ -222,8 +222,8 @@ def test_measurements():
     m = av.AdversarialVAE.build(n_classes=3, **TINY)
     s = av.reconstruction_scores(m, x, y)
     assert set(s) == {"pixel_mse", "class_agreement", "sharpness", "recon_label_accuracy"}
-    same = av.reconstruction_scores(m, x, y, x_hat=x)
-    assert same["pixel_mse"] == 0 and same["class_agreement"] == 1.0
+    same = av.reconstruction_scores(m, x, y, x_hat=x, judge=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3)))
+    assert same["pixel_mse"] == 0 and same["class_agreement"] == 1.0 and same["judge_agreement"] == 1.0
     images, points = av.latent_grid(m.decoder, -1, 1, 3)
     assert images.shape == (9, 1, 28, 28) and points.shape == (9, 2)
     assert points[0].tolist() == [-1, 1] and points[-1].tolist() == [1, -1]

@@ -603,11 +603,13 @@ def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def reconstruction_scores(model: AdversarialVAE, x: torch.Tensor, y: torch.Tensor | None = None,
                           decoder: Decoder | None = None, fid_features: nn.Module | None = None,
-                          x_hat: torch.Tensor | None = None) -> dict[str, float]:
+                          x_hat: torch.Tensor | None = None, judge: nn.Module | None = None) -> dict[str, float]:
     """Numbers for one decoder: pixel MSE, class agreement between Z and Z^, sharpness, feature FID.
 
     ``x_hat`` defaults to Dec(mu(x)). Class agreement is the share of images whose reconstruction
     the frozen latent classifier puts in the same class as the original (Class(Z) vs. Class(Z^)).
+    Step 2 trained the decoder through that same encoder, so an outside ``judge`` (an image
+    classifier that never saw the VAE) gives a second, independent agreement.
     """
     from course_lib.metrics import feature_fid
 
@@ -621,6 +623,10 @@ def reconstruction_scores(model: AdversarialVAE, x: torch.Tensor, y: torch.Tenso
               "sharpness": float(laplacian_variance(x_hat).mean())}
     if y is not None:
         scores["recon_label_accuracy"] = float((pred_hat == y).float().mean())
+    if judge is not None:
+        from course_lib.metrics import predict_proba
+        scores["judge_agreement"] = float((predict_proba(judge, x).argmax(1) == predict_proba(judge, x_hat).argmax(1))
+                                          .float().mean())
     if fid_features is not None:
         scores["feature_fid"] = feature_fid(x, x_hat, fid_features)
     return scores
@@ -664,7 +670,7 @@ def run_experiment(name: str, train: tuple[torch.Tensor, torch.Tensor], test: tu
                    n_classes: int, *, latent: int, cells: Sequence[tuple[float, float]], width: int, hidden: int,
                    kl_weight: float, vec_epochs: int, dec_epochs: int, n_dis: int = 1, batch_size: int = 64,
                    alphas: Sequence[float] = ALPHAS, n_eval: int = 500, fid_features: nn.Module | None = None,
-                   seed: int = 0, progress: bool = True) -> Experiment:
+                   judge: nn.Module | None = None, seed: int = 0, progress: bool = True) -> Experiment:
     """Step 1 then step 2 for every (beta, gamma) cell on (train, test); all checkpointed in the cache."""
     from course_lib.train import checkpoint_path
 
@@ -687,7 +693,8 @@ def run_experiment(name: str, train: tuple[torch.Tensor, torch.Tensor], test: tu
     recon, rows = {}, []
     for cell, (cell_model, history) in trained.items():
         recon[cell] = decode(cell_model.decoder, encode_mean(model.encoder, x_eval))
-        scores = reconstruction_scores(model, x_eval, y_eval, x_hat=recon[cell], fid_features=fid_features)
+        scores = reconstruction_scores(model, x_eval, y_eval, x_hat=recon[cell], fid_features=fid_features,
+                                       judge=judge)
         rows.append({"beta": cell[0], "gamma": cell[1], **scores,
                      "train_seconds": sum(e["seconds"] for e in history.epochs)})
     table = pd.DataFrame(rows).set_index(["beta", "gamma"])
@@ -695,8 +702,8 @@ def run_experiment(name: str, train: tuple[torch.Tensor, torch.Tensor], test: tu
 
 
 def run_baseline(experiment: Experiment, train_x: torch.Tensor, *, epochs: int, width: int, hidden: int,
-                 batch_size: int = 64, fid_features: nn.Module | None = None, seed: int = 0,
-                 progress: bool = True) -> tuple[PlainVAE, History, dict[str, float]]:
+                 batch_size: int = 64, fid_features: nn.Module | None = None, judge: nn.Module | None = None,
+                 seed: int = 0, progress: bool = True) -> tuple[PlainVAE, History, dict[str, float]]:
     """The plain VAE on the same images and latent size, scored with the experiment's frozen classifier."""
     from course_lib.train import checkpoint_path
 
@@ -707,6 +714,6 @@ def run_baseline(experiment: Experiment, train_x: torch.Tensor, *, epochs: int, 
                         progress=progress)
     x_hat = decode(vae.decoder, encode_mean(vae.encoder, experiment.x_eval))
     scores = reconstruction_scores(experiment.model, experiment.x_eval, experiment.y_eval, x_hat=x_hat,
-                                   fid_features=fid_features)
+                                   fid_features=fid_features, judge=judge)
     scores["train_seconds"] = sum(e["seconds"] for e in history.epochs)
     return vae, history, scores
