@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.evolution import next_generation, population_outputs, random_population
-from course_lib.models.conv_autoencoder_ga import (GAAutoencoder, _upsample2, _upsample2_tconv5, layer_table,
+from course_lib.models.conv_autoencoder_ga import (GAAutoencoder, _max_pool2, _upsample2, _upsample2_tconv5, layer_table,
                                                    scale_targets)
 
 
@@ -83,3 +83,10 @@ def test_population_forward_with_large_evolved_weights_agrees_to_float_rounding(
         agents = next_generation(agents, torch.rand(5, generator=rng), 20, rng)
     torch.testing.assert_close(population_outputs(model, agents, x), population_outputs(model, agents, x, "loop"),
                                rtol=0, atol=1e-4)
+
+
+def test_elementwise_max_pool_equals_max_pool2d():
+    torch.manual_seed(0)
+    x = torch.randn(3, 7, 24, 24)
+    assert torch.equal(_max_pool2(x), F.max_pool2d(x, 2))
+    assert torch.equal(_max_pool2(x[:, :, :8, :8]), F.max_pool2d(x[:, :, :8, :8], 2))

@@ -60,6 +60,16 @@ def _upsample2(x: torch.Tensor) -> torch.Tensor:
     return x[:, :, :, None, :, None].expand(n, c, h, 2, w, 2).reshape(n, c, 2 * h, 2 * w)
 
 
+def _max_pool2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max-pool (..., H, W) -> (..., H/2, W/2) as two elementwise maxima of strided views.
+
+    The same numbers as ``F.max_pool2d(x, 2)``; on the CPU it is over 10x faster for the
+    population's (N, P, 24, 24) maps, where PyTorch's pooling kernel took a sixth of the whole pass.
+    """
+    x = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])   # rows in pairs
+    return torch.maximum(x[..., 0::2], x[..., 1::2])      # then columns
+
+
 def _upsample2_tconv5(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int) -> torch.Tensor:
     """``conv_transpose2d(_upsample2(h), weight, bias, groups=groups)`` for 5x5 kernels, about 3x fewer operations.
 
@@ -131,16 +141,17 @@ class GAAutoencoder(nn.Module):
         channels of one grouped convolution per layer (and one batched matrix product per dense
         layer), so the whole population costs a dozen tensor operations, not P times a dozen. The
         last upsample + transposed conv, the costliest step, is computed on the small map
-        (see ``_upsample2_tconv5``): the same numbers up to float rounding.
+        (see ``_upsample2_tconv5``), and max-pooling by elementwise maxima (``_max_pool2``): the same
+        numbers up to float rounding.
         """
         p = params
         n_agents, n, b = p["conv1.weight"].shape[0], x.shape[0], self.brushes
         # conv1: the input is shared, so agent i is simply output channel i
         h = F.conv2d(x, p["conv1.weight"].reshape(n_agents, 1, 5, 5), p["conv1.bias"].reshape(-1))  # (N, P, 24, 24)
-        h = F.max_pool2d(h, 2)                                                                       # (N, P, 12, 12)
+        h = _max_pool2(h)                                                                            # (N, P, 12, 12)
         h = F.conv2d(h, p["conv2.weight"].reshape(n_agents, 1, 5, 5), p["conv2.bias"].reshape(-1),
                      groups=n_agents)                                                                # (N, P, 8, 8)
-        h = F.max_pool2d(h, 2).reshape(n, n_agents, 16).transpose(0, 1)                              # (P, N, 16)
+        h = _max_pool2(h).reshape(n, n_agents, 16).transpose(0, 1)                                   # (P, N, 16)
 
         def dense(h: torch.Tensor, name: str) -> torch.Tensor:
             # sigmoid(h W^T + b), one weight matrix per agent: (P, N, in) -> (P, N, out)
