@@ -226,7 +226,7 @@ def train_vae(images: torch.Tensor, *, epochs: int, width: float = 1.0, latent: 
             loss.backward()
             opt.step()
             for k, v in (("loss", loss), ("bce", bce), ("kld", kld)):
-                sums[k] += float(v) * len(x)
+                sums[k] += float(v.detach()) * len(x)
             seen += len(x)
         record = {"epoch": epoch + 1, **{k: v / seen for k, v in sums.items()}}
         if not all(math.isfinite(v) for v in record.values()):
