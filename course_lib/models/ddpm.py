@@ -141,7 +141,8 @@ def train_ddpm(images: torch.Tensor, *, epochs: int, block_out_channels: Sequenc
     """Train one UNet on ``images`` (N, C, H, W) in [0, 1] to predict the added noise; resume or load a checkpoint.
 
     Table 3 settings: DDPMScheduler(1000), AdamW lr 1e-4, cosine schedule with warm-up, Accelerate
-    (fp16 on CUDA). The image size sets the UNet's ``sample_size``.
+    (fp16 on CUDA). The image size sets the UNet's ``sample_size``. The cosine schedule spans the
+    ``epochs`` asked for, so resume a checkpoint with the same ``epochs`` (the per-class cache key has it).
     """
     from accelerate import Accelerator
     from diffusers import DDPMScheduler
