@@ -178,8 +178,9 @@ def inception_score(images: torch.Tensor, feature_net: FeatureNet, splits: int =
         metric = InceptionScore(feature=feature_net.is_feature, splits=splits, normalize=feature_net.inception)
     for i in range(0, len(images), 256):
         metric.update(images[i:i + 256])
-    with torch.random.fork_rng():  # compute() shuffles the images into groups with torch's global RNG
+    with torch.random.fork_rng(), warnings.catch_warnings():  # compute() shuffles with torch's global RNG
         torch.manual_seed(seed)
+        warnings.simplefilter("ignore", UserWarning)  # the std of a single group (splits=1) is NaN: we report 0
         mean, std = metric.compute()
     return float(mean), float(std) if splits > 1 else 0.0
 
