@@ -83,6 +83,8 @@ def test_mean_ssim_averages_over_all_pairs():
     b = _noisy(3, (0.5, 0.5, 0.5), 1)
     pairs = [gm.mean_ssim(a[i:i + 1], b[j:j + 1]) for i in range(2) for j in range(3)]
     assert gm.mean_ssim(a, b) == pytest.approx(sum(pairs) / 6)
+    sampled = gm.mean_ssim(a, b, max_pairs=3, seed=0)
+    assert min(pairs) <= sampled <= max(pairs) and sampled == gm.mean_ssim(a, b, max_pairs=3, seed=0)
 
 
 def test_inception_download_failure_is_caught(monkeypatch):

@@ -196,6 +196,11 @@ def test_augmentation_mirrors_borders_instead_of_padding_black():
     assert float(out.min()) > 0.3  # rotation and perspective would leave black corners without reflection
 
 
+def test_resize_for_the_generators(standin):
+    small = ts.resize(standin[1], 64)
+    assert small.x.shape == (100, 3, 64, 64) and torch.equal(small.y, standin[1].y) and "64x64" in small.source
+
+
 def test_enlarge_triples_the_set(standin):
     small = standin[0].subset(np.arange(0, 277, 30))
     big = ts.enlarge(small, factor=3)

@@ -30,7 +30,8 @@ from PIL import Image, UnidentifiedImageError
 from scipy.ndimage import gaussian_filter
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.folders import IMAGE_SUFFIXES, load_image_folder
+from course_lib.data.folders import load_image_folder
+from course_lib.data.hushem import resize  # noqa: F401  (re-exported: the generators work at 64x64)
 from course_lib.data.imageset import ImageSet, stratified_split
 
 CLASSES: tuple[int, ...] = (12, 13, 24, 38, 39, 44, 46, 49, 50, 6)  # the document's ten, in its order
@@ -171,7 +172,8 @@ def split_gtsrb(root: Path | str, classes: Sequence[int] = GTSRB_CLASSES, size: 
 
 # ----------------------------------------------------------------------------- the stand-in
 # Each class: outline shape, border colour, fill colour, inner symbol, symbol colour (RGB in [0, 1]).
-RED, WHITE, BLUE, YELLOW, BLACK = (0.80, 0.10, 0.12), (0.95, 0.95, 0.95), (0.10, 0.30, 0.75), (0.98, 0.80, 0.10), (0.08, 0.08, 0.08)
+RED, WHITE, BLUE = (0.80, 0.10, 0.12), (0.95, 0.95, 0.95), (0.10, 0.30, 0.75)
+YELLOW, BLACK = (0.98, 0.80, 0.10), (0.08, 0.08, 0.08)
 DESIGNS: dict[int, tuple[str, tuple, tuple, str, tuple]] = {
     12: ("diamond", WHITE, YELLOW, "none", BLACK),           # priority road
     13: ("triangle_down", RED, WHITE, "none", BLACK),         # yield
@@ -405,4 +407,4 @@ def enlarge(data: ImageSet, factor: int = 3, seed: int = 0, pipeline=None) -> Im
 
 __all__ = ["CLASSES", "GTSRB_CLASSES", "STANDIN_COUNTS", "load_class_folders", "load_gtsrb", "split_gtsrb",
            "gtsrb_annotations", "make_standin", "load_traffic_signs", "augment_pipeline", "augment_images",
-           "enlarge"]
+           "enlarge", "resize"]
