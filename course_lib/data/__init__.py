@@ -18,6 +18,7 @@ from course_lib.data.download import DownloadError, download, safe_extract
 from course_lib.data.folders import load_image_folder
 from course_lib.data.hushem import load_hushem
 from course_lib.data.silhouettes import load_silhouettes
+from course_lib.data.traffic_signs import load_traffic_signs
 from course_lib.data.imageset import ImageSet, stratified_split
 from course_lib.data.mnist import DataUnavailable, load_fashion_mnist, load_mnist
 
@@ -53,6 +54,10 @@ SOURCES: dict[str, Source] = {
                lambda: load_cifar10(quiet=True), ""),
         Source("caltech-silhouettes", "Caltech 101 Silhouettes, 8,671 28x28 object outlines of 101 classes",
                "caltech-silhouettes", lambda: load_silhouettes(quiet=True), ""),
+        Source("traffic-signs", "Traffic signs of document 001 (10 numbered class folders) or the GTSRB training "
+               "set (download by hand, unpack into the cache folder)", "traffic-signs",
+               lambda: load_traffic_signs(fallback=False, quiet=True),
+               "drawn traffic-sign stand-in, same classes, size and imbalance"),
         Source("hushem", "HuSHeM, 216 sperm-head images in 4 classes (download by hand from Mendeley Data, "
                "unpack into the cache folder)", "hushem", lambda: load_hushem(fallback=False, quiet=True),
                "generated head-silhouette stand-in, same classes and counts"),
@@ -102,5 +107,5 @@ __all__ = [
     "SOURCES", "Source", "fetch", "status", "ImageSet", "stratified_split", "DataUnavailable", "DownloadError",
     "download", "safe_extract", "load_mnist", "load_fashion_mnist", "load_omniglot", "load_cifar10",
     "load_course_digits", "split_course_digits", "DigitPrep", "MNIST_LIKE", "ZOOMED_IN",
-    "load_image_folder", "load_hushem", "load_silhouettes", "cache_dir",
+    "load_image_folder", "load_hushem", "load_silhouettes", "load_traffic_signs", "cache_dir",
 ]
