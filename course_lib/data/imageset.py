@@ -76,3 +76,14 @@ def stratified_split(y: torch.Tensor, test_fraction: float, seed: int = 0) -> tu
         test.append(idx[:n_test])
         train.append(idx[n_test:])
     return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def check_unit_images(images: torch.Tensor, what: str = "images") -> None:
+    """Raise one clear ValueError unless ``images`` is a finite (N, C, H, W) tensor of square images in [0, 1]."""
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[-1] != images.shape[-2]:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"{what}: expected a tensor of square images (N, C, H, W), got {shape}")
+    if not torch.isfinite(images).all():
+        raise ValueError(f"{what}: contains NaN or infinite values; expected pixels in [0, 1]")
+    if not (images.min() >= 0 and images.max() <= 1):
+        raise ValueError(f"{what}: pixels must be in [0, 1], got [{float(images.min()):.3g}, {float(images.max()):.3g}]")

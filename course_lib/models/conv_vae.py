@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
 from course_lib.train import TrainingDiverged, checkpoint_path, save_atomic
 
@@ -168,22 +169,12 @@ class VAERun:
         return [e[key] for e in self.epochs]
 
 
-def _check_images(images: torch.Tensor, what: str = "images") -> None:
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[-1] != images.shape[-2]:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"{what}: expected a tensor of square images (N, C, H, W), got {shape}")
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{what}: contains NaN or infinite values; expected pixels in [0, 1]")
-    if not (images.min() >= 0 and images.max() <= 1):
-        raise ValueError(f"{what}: pixels must be in [0, 1], got [{float(images.min()):.3g}, {float(images.max()):.3g}]")
-
-
 def train_vae(images: torch.Tensor, *, epochs: int, width: float = 1.0, latent: int = TABLE1_LATENT,
               depth: int = 6, batch_size: int = 32, lr: float = 1e-4, seed: int = 0,
               checkpoint: Path | str | None = None, checkpoint_every: int = 50, retrain: bool = False,
               progress: bool = True, desc: str = "VAE epochs") -> VAERun:
     """Train one VAE on ``images`` (N, C, H, W) in [0, 1] with Adam (Table 1); resume or load a checkpoint."""
-    _check_images(images)
+    check_unit_images(images)
     if epochs < 1 or batch_size < 2:
         raise ValueError(f"epochs must be at least 1 and batch_size at least 2, got {epochs}, {batch_size}")
     if len(images) < 2:
@@ -254,7 +245,7 @@ def train_vae_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: int
         bar = tqdm(list(enumerate(images_by_class.items())), desc="classes", disable=not progress)
         for k, (cls, x) in bar:
             bar.set_postfix_str(str(cls))
-            _check_images(x, f"class {cls!r}")
+            check_unit_images(x, f"class {cls!r}")
             fingerprint = round(float(x.double().sum()), 3)   # other data -> another checkpoint
             ckpt = checkpoint_path(f"{name}-{cls}", width=width, latent=latent, depth=depth, batch_size=batch_size,
                                    lr=lr, seed=seed + k, shape=list(x.shape), data=fingerprint)

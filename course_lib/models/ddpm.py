@@ -32,6 +32,7 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
 from course_lib.train import TrainingDiverged, checkpoint_path, save_atomic
 
@@ -123,16 +124,6 @@ class DDPMRun:
         return [e[key] for e in self.epochs]
 
 
-def _check_images(images: torch.Tensor, what: str = "images") -> None:
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[-1] != images.shape[-2]:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"{what}: expected a tensor of square images (N, C, H, W), got {shape}")
-    if not torch.isfinite(images).all():
-        raise ValueError(f"{what}: contains NaN or infinite values; expected pixels in [0, 1]")
-    if not (images.min() >= 0 and images.max() <= 1):
-        raise ValueError(f"{what}: pixels must be in [0, 1], got [{float(images.min()):.3g}, {float(images.max()):.3g}]")
-
-
 def train_ddpm(images: torch.Tensor, *, epochs: int, block_out_channels: Sequence[int] = TABLE3_CHANNELS,
                layers_per_block: int = TABLE3_LAYERS_PER_BLOCK, attention_down: int | None = None,
                batch_size: int = 16, lr: float = 1e-4, warmup_steps: int = WARMUP_STEPS, seed: int = 0,
@@ -148,7 +139,7 @@ def train_ddpm(images: torch.Tensor, *, epochs: int, block_out_channels: Sequenc
     from diffusers import DDPMScheduler
     from diffusers.optimization import get_cosine_schedule_with_warmup
 
-    _check_images(images)
+    check_unit_images(images)
     if epochs < 1 or batch_size < 1 or warmup_steps < 0:
         raise ValueError(f"epochs and batch_size must be at least 1 and warmup_steps not negative, "
                          f"got {epochs}, {batch_size}, {warmup_steps}")
@@ -236,7 +227,7 @@ def train_ddpm_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: in
         bar = tqdm(list(enumerate(images_by_class.items())), desc="classes", disable=not progress)
         for k, (cls, x) in bar:
             bar.set_postfix_str(str(cls))
-            _check_images(x, f"class {cls!r}")
+            check_unit_images(x, f"class {cls!r}")
             fingerprint = round(float(x.double().sum()), 3)
             ckpt = checkpoint_path(f"{name}-{cls}", channels=list(block_out_channels), layers=layers_per_block,
                                    attention=attention_down, batch_size=batch_size, lr=lr, warmup=warmup_steps,
