@@ -28,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from course_lib.augment import random_affine
 from course_lib.data.cache import offline_requested
@@ -232,5 +234,35 @@ def mean_ssim(real: torch.Tensor, fake: torch.Tensor, max_pairs: int | None = No
     return float(np.mean(scores))
 
 
-__all__ = ["FeatureNet", "SignFeatureCNN", "train_feature_net", "try_inception", "inception_weights_cached",
+def per_class_quality(real: ImageSet, fake: ImageSet, feature_net: FeatureNet, ssim_pairs: int | None = 2000,
+                      seed: int = 0, progress: bool = True) -> pd.DataFrame:
+    """One row per class: IS, FID and mean SSIM of the generated images, each beside its real-vs-real value.
+
+    ``real`` is resized to ``fake``'s image size. The real-vs-real columns say what a perfect generator
+    would score on these few images: IS of the real images, FID of one half of them against the other,
+    and SSIM between different real images of the class.
+    """
+    if real.classes != fake.classes:
+        raise ValueError(f"real and generated sets must have the same classes, got {real.classes} and {fake.classes}")
+    size = fake.shape[-1]
+    rx = real.x if real.shape[-1] == size else nn.functional.interpolate(
+        real.x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    rows = []
+    for k, cls in enumerate(tqdm(real.classes, desc="metrics per class", disable=not progress, leave=False)):
+        r, g = rx[real.y == k], fake.x[fake.y == k]
+        if len(r) < 4 or len(g) < 2:
+            raise ValueError(f"class {cls!r}: need at least 4 real and 2 generated images, got {len(r)} and {len(g)}")
+        others = torch.arange(len(r))
+        rows.append({"class": cls, "real images": len(r), "generated images": len(g),
+                     "inception_score": inception_score(g, feature_net, seed=seed)[0],
+                     "IS real": inception_score(r, feature_net, seed=seed)[0],
+                     "fid": fid(r, g, feature_net),
+                     "FID real-vs-real": fid_baseline(r, feature_net, seed=seed),
+                     "ssim": mean_ssim(r, g, max_pairs=ssim_pairs, seed=seed),
+                     # real x other real images of the class: shift by one so no image meets itself
+                     "SSIM real-vs-real": mean_ssim(r, r[(others + 1) % len(r)], max_pairs=ssim_pairs, seed=seed)})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["FeatureNet", "per_class_quality", "SignFeatureCNN", "train_feature_net", "try_inception", "inception_weights_cached",
            "inception_features_or_fallback", "inception_score", "fid", "fid_baseline", "mean_ssim"]

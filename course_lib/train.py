@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +56,19 @@ def checkpoint_path(name: str, **config: object) -> Path:
     """A checkpoint file in the cache whose name carries a short hash of ``config``."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return cache_dir("checkpoints") / f"{name}-{digest}.pt"
+
+
+def epochs_by_class(epochs: int | Mapping[str, int], classes: Iterable[str]) -> dict[str, int]:
+    """Per-class epoch counts from one number for all classes or a mapping class -> epochs (checked)."""
+    classes = list(classes)
+    per_class = dict(epochs) if isinstance(epochs, Mapping) else {c: epochs for c in classes}
+    missing = [c for c in classes if c not in per_class]
+    if missing:
+        raise ValueError(f"epochs: no entry for class(es) {missing}; give one int or a mapping with every class")
+    bad = {c: e for c, e in per_class.items() if not isinstance(e, int) or e < 1}
+    if bad:
+        raise ValueError(f"epochs must be whole numbers of at least 1, got {bad}")
+    return {c: per_class[c] for c in classes}
 
 
 def save_atomic(obj: object, path: Path) -> None:

@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import TrainingDiverged, checkpoint_path, save_atomic
+from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, save_atomic
 
 TABLE1_CHANNELS = (32, 64, 128, 256, 512, 1024)  # encoder layers 1-6
 TABLE1_HIDDEN = 1024                              # encoder layer 7 (Linear, SELU, BatchNorm1d)
@@ -233,13 +233,18 @@ def train_vae(images: torch.Tensor, *, epochs: int, width: float = 1.0, latent: 
     return run
 
 
-def train_vae_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: int, *, width: float = 1.0,
+def train_vae_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: int | Mapping[str, int], *,
+                        width: float = 1.0,
                         latent: int = TABLE1_LATENT, depth: int = 6, batch_size: int = 32, lr: float = 1e-4,
                         seed: int = 0, name: str = "conv-vae", retrain: bool = False, progress: bool = True,
                         threads: int | None = 1) -> dict[str, VAERun]:
-    """One VAE per class (checkpoints in the cache, keyed by settings and data); class name -> run."""
+    """One VAE per class (checkpoints in the cache, keyed by settings and data); class name -> run.
+
+    ``epochs``: one number for every class, or a mapping class name -> epochs.
+    """
     if not isinstance(images_by_class, Mapping) or not images_by_class:
         raise ValueError("images_by_class must be a non-empty mapping of class name -> images (N, C, H, W)")
+    per_class = epochs_by_class(epochs, images_by_class)
     runs: dict[str, VAERun] = {}
     with torch_threads(threads):
         bar = tqdm(list(enumerate(images_by_class.items())), desc="classes", disable=not progress)
@@ -250,13 +255,13 @@ def train_vae_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: int
             ckpt = checkpoint_path(f"{name}-{cls}", width=width, latent=latent, depth=depth, batch_size=batch_size,
                                    lr=lr, seed=seed + k, shape=list(x.shape), data=fingerprint)
             done = ckpt.exists() and not retrain
-            runs[cls] = train_vae(x, epochs=epochs, width=width, latent=latent, depth=depth, batch_size=batch_size,
+            runs[cls] = train_vae(x, epochs=per_class[cls], width=width, latent=latent, depth=depth, batch_size=batch_size,
                                   lr=lr, seed=seed + k, checkpoint=ckpt, retrain=retrain, progress=progress,
                                   desc=f"VAE {cls}")
             if progress and done:
                 r = runs[cls]
                 print(f"{cls}: loaded {r.resumed_from} trained epochs from the cache"
-                      + ("" if r.resumed_from >= epochs else f", continued to {epochs}") + ".")
+                      + ("" if r.resumed_from >= per_class[cls] else f", continued to {per_class[cls]}") + ".")
     return runs
 
 

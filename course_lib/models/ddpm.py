@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import TrainingDiverged, checkpoint_path, save_atomic
+from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, save_atomic
 
 TABLE3_CHANNELS = (64, 64, 128, 128, 256, 256)
 TABLE3_LAYERS_PER_BLOCK = 2
@@ -213,15 +213,19 @@ def train_ddpm(images: torch.Tensor, *, epochs: int, block_out_channels: Sequenc
     return run
 
 
-def train_ddpm_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: int, *,
+def train_ddpm_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: int | Mapping[str, int], *,
                          block_out_channels: Sequence[int] = TABLE3_CHANNELS,
                          layers_per_block: int = TABLE3_LAYERS_PER_BLOCK, attention_down: int | None = None,
                          batch_size: int = 16, lr: float = 1e-4, warmup_steps: int = WARMUP_STEPS, seed: int = 0,
                          name: str = "ddpm", retrain: bool = False, progress: bool = True,
                          threads: int | None = None) -> dict[str, DDPMRun]:
-    """One DDPM per class (checkpoints in the cache, keyed by settings and data); class name -> run."""
+    """One DDPM per class (checkpoints in the cache, keyed by settings and data); class name -> run.
+
+    ``epochs``: one number for every class, or a mapping class name -> epochs.
+    """
     if not isinstance(images_by_class, Mapping) or not images_by_class:
         raise ValueError("images_by_class must be a non-empty mapping of class name -> images (N, C, H, W)")
+    per_class = epochs_by_class(epochs, images_by_class)
     runs: dict[str, DDPMRun] = {}
     with torch_threads(threads):
         bar = tqdm(list(enumerate(images_by_class.items())), desc="classes", disable=not progress)
@@ -231,9 +235,9 @@ def train_ddpm_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: in
             fingerprint = round(float(x.double().sum()), 3)
             ckpt = checkpoint_path(f"{name}-{cls}", channels=list(block_out_channels), layers=layers_per_block,
                                    attention=attention_down, batch_size=batch_size, lr=lr, warmup=warmup_steps,
-                                   epochs=epochs, seed=seed + k, shape=list(x.shape), data=fingerprint)
+                                   epochs=per_class[cls], seed=seed + k, shape=list(x.shape), data=fingerprint)
             done = ckpt.exists() and not retrain
-            runs[cls] = train_ddpm(x, epochs=epochs, block_out_channels=block_out_channels,
+            runs[cls] = train_ddpm(x, epochs=per_class[cls], block_out_channels=block_out_channels,
                                    layers_per_block=layers_per_block, attention_down=attention_down,
                                    batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, seed=seed + k,
                                    checkpoint=ckpt, retrain=retrain, progress=progress, desc=f"DDPM {cls}")
