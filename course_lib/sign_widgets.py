@@ -1,0 +1,89 @@
+"""Widgets for notebooks 05b-05e: browse generated traffic signs per model and class, draw new ones live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import ipywidgets as w
+import torch
+from torch.nn import functional as F
+
+from course_lib.data.imageset import ImageSet
+from course_lib.plots import figure_png, image_grid
+
+SampleFn = Callable[[str, int, int], torch.Tensor]   # (class name, n, seed) -> (n, C, H, W) in [0, 1]
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
+def _grid_png(real: torch.Tensor, fake: torch.Tensor, title: str, ncols: int) -> bytes:
+    """Real images first (labelled), then generated ones, at the generated size."""
+    real = _resize(real, fake.shape[-1])
+    labels = ["real"] * len(real) + ["generated"] * len(fake)
+    return figure_png(image_grid(torch.cat([real, fake]), labels, ncols=ncols, cell_inches=1.0, title=title))
+
+
+def bank_browser(banks: Mapping[str, ImageSet], real: ImageSet, per_page: int = 10, n_real: int = 5) -> w.VBox:
+    """Model and class pickers and a page slider over cached generated sets, beside real images of the class."""
+    if not banks:
+        raise ValueError("no generated sets to browse")
+    for model, bank in banks.items():
+        if bank.classes != real.classes:
+            raise ValueError(f"{model}: its classes {bank.classes} differ from the real set's {real.classes}")
+    models = list(banks)
+    model_pick = w.Dropdown(options=models, value=models[0], description="model", disabled=len(models) == 1)
+    class_pick = w.Dropdown(options=list(real.classes), value=real.classes[0], description="class")
+    pages = min(int((b.y == 0).sum()) for b in banks.values()) // per_page
+    page = w.IntSlider(value=0, min=0, max=max(pages - 1, 0), description="page", continuous_update=False)
+    image, info = w.Image(format="png"), w.HTML()
+
+    def update(_change: object = None) -> None:
+        bank, k = banks[model_pick.value], real.classes.index(class_pick.value)
+        fake = bank.x[bank.y == k][page.value * per_page:(page.value + 1) * per_page]
+        reals = real.x[real.y == k][:n_real]
+        image.value = _grid_png(reals, fake, f"{model_pick.value}, class {class_pick.value}", per_page // 2 + n_real)
+        info.value = (f"{len(reals)} real training images, then generated images {page.value * per_page + 1}-"
+                      f"{page.value * per_page + len(fake)} of {int((bank.y == k).sum())} ({bank.source})")
+
+    for control in (model_pick, class_pick, page):
+        control.observe(update, names="value")
+    update()
+    ui = w.VBox([w.HBox([model_pick, class_pick, page]), image, info])
+    ui.controls = {"model": model_pick, "class": class_pick, "page": page}
+    ui.image, ui.info = image, info
+    return ui
+
+
+def sample_explorer(sample: SampleFn, real: ImageSet, n: int = 8, n_real: int = 4, name: str = "generator") -> w.VBox:
+    """Class picker and seed slider: every change draws ``n`` new images from that class's model."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    class_pick = w.Dropdown(options=list(real.classes), value=real.classes[0], description="class")
+    seed = w.IntSlider(value=0, min=0, max=99, description="seed", continuous_update=False)
+    image, info = w.Image(format="png"), w.HTML()
+
+    def update(_change: object = None) -> None:
+        k = real.classes.index(class_pick.value)
+        fake = sample(class_pick.value, n, 10_000 + seed.value)
+        if fake.ndim != 4 or len(fake) != n:
+            raise ValueError(f"the sampler returned shape {tuple(fake.shape)}; expected ({n}, C, H, W)")
+        reals = real.x[real.y == k][:n_real]
+        image.value = _grid_png(reals, fake, f"{name}, class {class_pick.value}, seed {seed.value}", n + n_real)
+        spread = float(fake.flatten(1).std(0).mean())
+        info.value = (f"{n} new images from the class-{class_pick.value} {name} (seed {seed.value}); "
+                      f"pixel spread across them: <b>{spread:.3f}</b> (0 would mean {n} identical images)")
+
+    class_pick.observe(update, names="value")
+    seed.observe(update, names="value")
+    update()
+    ui = w.VBox([w.HBox([class_pick, seed]), image, info])
+    ui.controls = {"class": class_pick, "seed": seed}
+    ui.image, ui.info = image, info
+    return ui
+
+
+__all__ = ["bank_browser", "sample_explorer"]

@@ -1,0 +1,53 @@
+"""Notebook 05's widgets: browsing cached generated sets and drawing new images live."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib.data.imageset import ImageSet
+from course_lib.sign_widgets import bank_browser, sample_explorer
+
+
+def _set(n_per_class: int, size: int, seed: int, real: bool = True) -> ImageSet:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(3 * n_per_class, 3, size, size, generator=g)
+    y = torch.arange(3).repeat_interleave(n_per_class)
+    return ImageSet(x, y, ["a", "b", "c"], "set", "test", real=real)
+
+
+def test_bank_browser_changes_picture_with_every_control():
+    real = _set(6, 20, 0)
+    ui = bank_browser({"VAE": _set(20, 16, 1, False), "DCGAN": _set(20, 16, 2, False)}, real, per_page=10)
+    seen = {ui.image.value}
+    for name, value in (("model", "DCGAN"), ("class", "b"), ("page", 1)):
+        ui.controls[name].value = value
+        assert ui.image.value not in seen, f"changing {name} must redraw the grid"
+        seen.add(ui.image.value)
+    assert "generated images 11-20 of 20" in ui.info.value
+    assert ui.controls["page"].max == 1
+
+
+def test_bank_browser_rejects_mismatched_classes():
+    other = ImageSet(torch.rand(4, 3, 8, 8), torch.tensor([0, 0, 1, 1]), ["x", "y"], "o", "test")
+    with pytest.raises(ValueError, match="classes"):
+        bank_browser({"VAE": other}, _set(4, 8, 0))
+    with pytest.raises(ValueError, match="no generated sets"):
+        bank_browser({}, _set(4, 8, 0))
+
+
+def test_sample_explorer_draws_with_class_and_seed():
+    calls = []
+
+    def sample(cls: str, n: int, seed: int) -> torch.Tensor:
+        calls.append((cls, n, seed))
+        return torch.rand(n, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+
+    ui = sample_explorer(sample, _set(5, 24, 0), n=6, name="VAE")
+    first = ui.image.value
+    ui.controls["seed"].value = 3
+    ui.controls["class"].value = "c"
+    assert calls == [("a", 6, 10_000), ("a", 6, 10_003), ("c", 6, 10_003)]
+    assert ui.image.value != first and "class-c VAE" in ui.info.value
+    with pytest.raises(ValueError, match="expected"):
+        sample_explorer(lambda c, n, s: torch.rand(n + 1, 3, 8, 8), _set(5, 8, 0), n=2)
