@@ -137,7 +137,7 @@ def try_inception() -> tuple[FeatureNet | None, str]:
         from torchmetrics.image.fid import FrechetInceptionDistance
         FrechetInceptionDistance(feature=2048)  # loads (or downloads) the weights
     except (OSError, RuntimeError, ImportError) as exc:  # URLError is an OSError
-        return None, f"Inception-v3 weights unavailable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        return None, f"weights unavailable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     return FeatureNet("Inception-v3 (torch-fidelity weights via torchmetrics): 2048-d pool features, "
                       "1008 logits", 2048, "logits_unbiased", inception=True), "ok"
 

@@ -44,7 +44,7 @@ def profile_changes(document: Any, chosen: Any) -> pd.DataFrame:
         for f in dataclasses.fields(document)
         if getattr(document, f.name) != getattr(chosen, f.name)
     ]
-    return pd.DataFrame(rows, columns=["setting", "document", "this run"])
+    return pd.DataFrame(rows, columns=["setting", "document", "this run"], dtype=object)  # 64 stays 64, not 64.0
 
 
 def choose_settings(per_profile: Mapping[str, T], profile: str | None = None, quiet: bool = False) -> T:

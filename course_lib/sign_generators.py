@@ -112,7 +112,7 @@ class StudySettings:
 
 STUDY: dict[str, StudySettings] = {
     "paper": StudySettings((50, 100, 500), (50, 100), 30, 20_000),
-    "class": StudySettings((50, 100, 500), (50, 100), 30, 2_000),
+    "class": StudySettings((50, 100, 500), (50, 100), 30, 500),
     "smoke": StudySettings((10, 20), (10,), 2, 100),
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,17 @@ def epochs_by_class(epochs: int | Mapping[str, int], classes: Iterable[str]) -> 
     if bad:
         raise ValueError(f"epochs must be whole numbers of at least 1, got {bad}")
     return {c: per_class[c] for c in classes}
+
+
+def even_batches(order: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, ...]:
+    """Split shuffled indices into ceil(n / batch_size) batches of near-equal size (34 -> 17 + 17, not 32 + 2).
+
+    BatchNorm learns its running statistics from every batch; a leftover batch of two images would
+    pull them far off, and generated images (made in eval mode) would pay for it.
+    """
+    if batch_size < 1 or len(order) < 1:
+        raise ValueError(f"need at least one index and a batch size of at least 1, got {len(order)}, {batch_size}")
+    return torch.tensor_split(order, math.ceil(len(order) / batch_size))
 
 
 def save_atomic(obj: object, path: Path) -> None:

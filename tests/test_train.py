@@ -140,3 +140,15 @@ def test_train_lenet_is_cached_by_its_settings(cache):
         assert torch.equal(a, b)
     _, other = train_lenet(data, data, epochs=2, augment=False, name="t", progress=False)
     assert other.resumed_from == 0  # different settings, different checkpoint
+
+
+def test_even_batches_leave_no_tiny_leftover():
+    from course_lib.train import even_batches
+
+    sizes = [len(b) for b in even_batches(torch.arange(34), 32)]
+    assert sizes == [17, 17]
+    parts = even_batches(torch.randperm(78), 32)
+    assert [len(b) for b in parts] == [26, 26, 26] and torch.equal(torch.cat(parts).sort().values, torch.arange(78))
+    assert [len(b) for b in even_batches(torch.arange(8), 32)] == [8]
+    with pytest.raises(ValueError, match="at least one index"):
+        even_batches(torch.arange(0), 32)

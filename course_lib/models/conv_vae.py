@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, save_atomic
+from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, save_atomic
 
 TABLE1_CHANNELS = (32, 64, 128, 256, 512, 1024)  # encoder layers 1-6
 TABLE1_HIDDEN = 1024                              # encoder layer 7 (Linear, SELU, BatchNorm1d)
@@ -207,10 +207,8 @@ def train_vae(images: torch.Tensor, *, epochs: int, width: float = 1.0, latent: 
         order = torch.randperm(n, generator=gen)
         sums = {"loss": 0.0, "bce": 0.0, "kld": 0.0}
         seen = 0
-        for i in range(0, n, batch_size):
-            x = images[order[i:i + batch_size]]
-            if len(x) < 2:                 # BatchNorm needs two samples; a lone leftover waits for the next epoch
-                continue
+        for batch in even_batches(order, batch_size):     # near-equal batches: no tiny leftover for BatchNorm
+            x = images[batch]
             recon, mu, logvar = model(x, generator=gen)
             loss, bce, kld = vae_loss(recon, x, mu, logvar)
             opt.zero_grad()

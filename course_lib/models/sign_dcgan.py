@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, save_atomic
+from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, save_atomic
 
 LATENT = 256         # Table 2 / text: latent vector of 256
 FEATURES = 64        # Table 2: FEATURES_GEN = FEATURES_DIS = 64
@@ -245,10 +245,8 @@ def train_sign_dcgan(images: torch.Tensor, *, epochs: int, latent: int = LATENT,
         order = torch.randperm(n, generator=gen)
         sums: dict[str, float] = {}
         steps = 0
-        for i in range(0, n, batch_size):
-            real = data[order[i:i + batch_size]]
-            if len(real) < 2:          # BatchNorm needs two samples; a lone leftover image waits for the next epoch
-                continue
+        for batch in even_batches(order, batch_size):  # near-equal batches: no tiny leftover for BatchNorm
+            real = data[batch]
             z = torch.randn(len(real), latent, generator=gen)
             for k, v in sign_gan_step(G, D, opt_g, opt_d, real, z, label_noise, gen).items():
                 sums[k] = sums.get(k, 0.0) + v
