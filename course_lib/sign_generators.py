@@ -108,12 +108,13 @@ class StudySettings:
     ddpm_n_generated: tuple   # the same for the DDPM (document: 50 and 100 only)
     feature_epochs: int       # training epochs of the fallback feature network for IS/FID (no Inception offline)
     ssim_pairs: int           # at most this many (real, generated) pairs per class for the mean SSIM
+    metric_images: int        # generated images per class scored by IS, FID and SSIM (document: not stated)
 
 
 STUDY: dict[str, StudySettings] = {
-    "paper": StudySettings((50, 100, 500), (50, 100), 30, 20_000),
-    "class": StudySettings((50, 100, 500), (50, 100), 30, 500),
-    "smoke": StudySettings((10, 20), (10,), 2, 100),
+    "paper": StudySettings((50, 100, 500), (50, 100), 30, 20_000, 500),
+    "class": StudySettings((50, 100, 500), (50, 100), 30, 500, 100),
+    "smoke": StudySettings((10, 20), (10,), 2, 100, 10),
 }
 
 
@@ -142,6 +143,15 @@ def bank(kind: str, data: ImageSet, profile: str | None = None, progress: bool =
     """The shared generated set of ``kind`` for this profile: :func:`bank_size` images per class."""
     return generated_set(kind, data, settings_for(kind, profile, quiet=True), bank_size(kind, profile),
                          progress=progress)
+
+
+def first_per_class(data: ImageSet, n: int) -> ImageSet:
+    """The first ``n`` images of every class of ``data`` (all of them if a class has fewer)."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    keep = torch.cat([torch.nonzero(data.y == k)[:n, 0] for k in range(len(data.classes))])
+    return ImageSet(data.x[keep], data.y[keep], list(data.classes), f"{data.name} (first {n} per class)",
+                    data.source, data.real, list(data.notes))
 
 
 def _check_kind(kind: str) -> None:
@@ -253,4 +263,4 @@ def generated_set(kind: str, data: ImageSet, settings, n_per_class: int, seed: i
 
 __all__ = ["KINDS", "NAMES", "TABLES", "VAESettings", "DCGANSettings", "DDPMSettings", "SETTINGS", "class_images",
            "epochs_for_steps", "settings_for", "StudySettings", "STUDY", "study_settings", "bank_size",
-           "metric_features", "bank", "train_generators", "sample", "generated_set"]
+           "metric_features", "bank", "first_per_class", "train_generators", "sample", "generated_set"]

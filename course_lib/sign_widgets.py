@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import ipywidgets as w
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -86,4 +89,53 @@ def sample_explorer(sample: SampleFn, real: ImageSet, n: int = 8, n_real: int = 
     return ui
 
 
-__all__ = ["bank_browser", "sample_explorer"]
+def classifier_explorer(results: pd.DataFrame, classes: list[str], baseline: str = "baseline") -> w.VBox:
+    """Slider over images added per class: per-class recall of every model's classifiers vs. the baseline.
+
+    ``results`` has one row per trained classifier with columns ``model``, ``n`` (generated images per
+    class; 0 for the baseline), ``seed``, ``balanced accuracy`` and one recall column per class. Nothing
+    is trained here: the slider re-plots runs that are already done.
+    """
+    need = {"model", "n", "seed", "balanced accuracy", *classes}
+    missing = need - set(results.columns)
+    if missing:
+        raise ValueError(f"results lack column(s) {sorted(missing)}")
+    if not (results["model"] == baseline).any():
+        raise ValueError(f"results have no {baseline!r} rows to compare with")
+    sizes = sorted(int(n) for n in results.loc[results["model"] != baseline, "n"].unique())
+    if not sizes:
+        raise ValueError("results have no classifier trained with generated images")
+    slider = w.SelectionSlider(options=sizes, value=sizes[0], description="added / class", continuous_update=False)
+    image, info = w.Image(format="png"), w.HTML()
+    base = results[results["model"] == baseline]
+
+    def update(_change: object = None) -> None:
+        n = slider.value
+        arms = [(baseline, base)] + [(m, part) for m, part in results[(results["n"] == n) & (results["model"] != baseline)]
+                                     .groupby("model", sort=False)]
+        fig, ax = plt.subplots(figsize=(10, 3.2))
+        width = 0.8 / len(arms)
+        for i, (model, part) in enumerate(arms):
+            ax.bar(np.arange(len(classes)) + (i - (len(arms) - 1) / 2) * width, part[classes].mean().to_numpy(),
+                   width, label=f"{model}" + ("" if model == baseline else f" + {n}/class"),
+                   color="lightgray" if model == baseline else None, edgecolor="gray")
+        ax.set_xticks(range(len(classes)), classes)
+        ax.set(xlabel="class", ylabel="recall on the real test split", ylim=(0, 1.05),
+               title=f"per-class recall, mean over seeds: {n} generated images added per class")
+        ax.legend(fontsize=7, ncol=len(arms), loc="lower right")
+        ax.grid(axis="y", alpha=0.3)
+        fig.tight_layout()
+        image.value = figure_png(fig)
+        parts = [f"{m}: <b>{p['balanced accuracy'].mean():.3f}</b> &plusmn; {p['balanced accuracy'].std(ddof=0):.3f}"
+                 for m, p in arms]
+        info.value = "balanced accuracy (mean &plusmn; spread over seeds): " + "; ".join(parts)
+
+    slider.observe(update, names="value")
+    update()
+    ui = w.VBox([slider, image, info])
+    ui.controls = {"n": slider}
+    ui.image, ui.info = image, info
+    return ui
+
+
+__all__ = ["bank_browser", "sample_explorer", "classifier_explorer"]

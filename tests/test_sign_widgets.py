@@ -51,3 +51,24 @@ def test_sample_explorer_draws_with_class_and_seed():
     assert ui.image.value != first and "class-c VAE" in ui.info.value
     with pytest.raises(ValueError, match="expected"):
         sample_explorer(lambda c, n, s: torch.rand(n + 1, 3, 8, 8), _set(5, 8, 0), n=2)
+
+
+def test_classifier_explorer_replots_from_stored_runs():
+    import pandas as pd
+
+    from course_lib.sign_widgets import classifier_explorer
+
+    rows = [{"model": "baseline", "n": 0, "seed": s, "balanced accuracy": 0.5 + 0.01 * s, "a": 0.4, "b": 0.6}
+            for s in range(2)]
+    rows += [{"model": m, "n": n, "seed": s, "balanced accuracy": 0.6, "a": 0.5, "b": 0.7}
+             for m in ("VAE", "DCGAN") for n in (50, 100) for s in range(2)]
+    ui = classifier_explorer(pd.DataFrame(rows), ["a", "b"])
+    assert list(ui.controls["n"].options) == [50, 100]
+    first = ui.image.value
+    assert "baseline: <b>0.505</b>" in ui.info.value and "VAE: <b>0.600</b>" in ui.info.value
+    ui.controls["n"].value = 100
+    assert ui.image.value != first
+    with pytest.raises(ValueError, match="no 'baseline'"):
+        classifier_explorer(pd.DataFrame(rows[2:]), ["a", "b"])
+    with pytest.raises(ValueError, match="lack column"):
+        classifier_explorer(pd.DataFrame(rows).drop(columns="b"), ["a", "b"])
