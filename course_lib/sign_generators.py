@@ -258,7 +258,7 @@ def generated_set(kind: str, data: ImageSet, settings, n_per_class: int, seed: i
         save_atomic({"x": (x * 255).round().to(torch.uint8), "y": y, "seconds": seconds}, path)
         x = (x * 255).round() / 255
     return ImageSet(x.float(), y, list(data.classes), f"{NAMES[kind]} images", note, real=False,
-                    notes=[f"sampling took {seconds:.1f} s ({len(x) / max(seconds, 1e-9):.0f} images/s)"])
+                    notes=[f"drawing them took {seconds:.1f} s ({len(x) / max(seconds, 1e-9):.0f} images/s)"])
 
 
 __all__ = ["KINDS", "NAMES", "TABLES", "VAESettings", "DCGANSettings", "DDPMSettings", "SETTINGS", "class_images",
