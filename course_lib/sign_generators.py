@@ -145,6 +145,28 @@ def bank(kind: str, data: ImageSet, profile: str | None = None, progress: bool =
                          progress=progress)
 
 
+def quality(kind: str, data: ImageSet, profile: str | None = None, progress: bool = True):
+    """Per-class IS, FID and SSIM of :func:`bank`'s first images, with real-vs-real baselines; cached.
+
+    Returns ``(table, feature_net)``: 05b-05d compute the table once, 05e loads it.
+    """
+    import pandas as pd
+
+    from course_lib.generative_metrics import per_class_quality
+
+    study = study_settings(profile)
+    features = metric_features(data, profile, quiet=not progress)
+    fake = first_per_class(bank(kind, data, profile, progress=progress), study.metric_images)
+    path = checkpoint_path(f"signs-quality-{kind}", settings=dataclasses.asdict(settings_for(kind, profile, quiet=True)),
+                           study=dataclasses.asdict(study), data=_fingerprint(data), features=features.name,
+                           fake=f"{float(fake.x.double().sum()):.4f}")
+    if path.exists():
+        return pd.DataFrame(torch.load(path, weights_only=True)), features
+    table = per_class_quality(data, fake, features, ssim_pairs=study.ssim_pairs, progress=progress)
+    save_atomic(table.to_dict("list"), path)
+    return table, features
+
+
 def first_per_class(data: ImageSet, n: int) -> ImageSet:
     """The first ``n`` images of every class of ``data`` (all of them if a class has fewer)."""
     if n < 1:
@@ -263,4 +285,4 @@ def generated_set(kind: str, data: ImageSet, settings, n_per_class: int, seed: i
 
 __all__ = ["KINDS", "NAMES", "TABLES", "VAESettings", "DCGANSettings", "DDPMSettings", "SETTINGS", "class_images",
            "epochs_for_steps", "settings_for", "StudySettings", "STUDY", "study_settings", "bank_size",
-           "metric_features", "bank", "first_per_class", "train_generators", "sample", "generated_set"]
+           "metric_features", "bank", "quality", "first_per_class", "train_generators", "sample", "generated_set"]

@@ -76,3 +76,22 @@ def test_ddpm_generated_set_smoke():
     S = dataclasses.replace(sg.SETTINGS["ddpm"]["smoke"], epochs=1, min_steps=1)
     out = sg.generated_set("ddpm", data, S, 2, progress=False)
     assert out.x.shape == (4, 3, 16, 16) and 0 <= float(out.x.min()) and float(out.x.max()) <= 1
+
+
+def test_quality_table_is_computed_once_then_loaded(monkeypatch):
+    from course_lib import generative_metrics
+
+    data = _signs((6, 6), size=32)
+    calls = []
+    real_fn = generative_metrics.per_class_quality
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real_fn(*args, **kwargs)
+
+    monkeypatch.setattr(generative_metrics, "per_class_quality", counting)
+    table, features = sg.quality("vae", data, "smoke", progress=False)
+    assert list(table["class"]) == data.classes and "NOT Inception-v3" in features.name
+    assert {"inception_score", "fid", "ssim", "FID real-vs-real"} <= set(table.columns)
+    again, _ = sg.quality("vae", data, "smoke", progress=False)
+    assert calls == [1] and again.equals(table)
