@@ -89,12 +89,12 @@ SETTINGS: dict[str, dict[str, object]] = {
     },
     "dcgan": {
         "paper": DCGANSettings(64, 64, 256, 0.2, 0.1, 10_000, 0, 32, 2e-4),
-        "class": DCGANSettings(64, 16, 256, 0.2, 0.1, 200, 400, 32, 2e-4),
+        "class": DCGANSettings(32, 16, 256, 0.2, 0.1, 200, 1200, 32, 2e-4),
         "smoke": DCGANSettings(32, 4, 32, 0.2, 0.1, 2, 4, 32, 2e-4),
     },
     "ddpm": {
         "paper": DDPMSettings(64, (64, 64, 128, 128, 256, 256), 2, 500, 0, 16, 1e-4, 500, "ddpm", 1000),
-        "class": DDPMSettings(32, (32, 32, 64, 64), 1, 40, 300, 16, 3e-4, 30, "ddim", 20),
+        "class": DDPMSettings(32, (16, 32, 32, 64), 1, 40, 600, 16, 2e-3, 30, "ddim", 20),
         "smoke": DDPMSettings(16, (16, 32), 1, 2, 3, 16, 1e-3, 1, "ddim", 4),
     },
 }
