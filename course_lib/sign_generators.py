@@ -155,7 +155,7 @@ def quality(kind: str, data: ImageSet, profile: str | None = None, progress: boo
     from course_lib.generative_metrics import per_class_quality
 
     study = study_settings(profile)
-    features = metric_features(data, profile, quiet=not progress)
+    features = metric_features(data, profile, quiet=True)           # its name goes under every table instead
     fake = first_per_class(bank(kind, data, profile, progress=progress), study.metric_images)
     path = checkpoint_path(f"signs-quality-{kind}", settings=dataclasses.asdict(settings_for(kind, profile, quiet=True)),
                            study=dataclasses.asdict(study), data=_fingerprint(data), features=features.name,
