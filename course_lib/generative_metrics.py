@@ -23,7 +23,10 @@ without knowing whose features it measured).
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,6 +237,21 @@ def mean_ssim(real: torch.Tensor, fake: torch.Tensor, max_pairs: int | None = No
     return float(np.mean(scores))
 
 
+def images_per_second(draw: Callable[[int, int], torch.Tensor], n: int = 200, repeats: int = 3,
+                      threads: int | None = None) -> float:
+    """Best rate of ``repeats`` calls ``draw(n, seed)`` (after a small warm-up call), in images per second."""
+    from course_lib.evolution import torch_threads
+
+    best = math.inf
+    with torch_threads(threads):
+        draw(min(n, 8), 0)                                                 # warm-up
+        for r in range(repeats):
+            t0 = time.perf_counter()
+            draw(n, r)
+            best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
 def per_class_quality(real: ImageSet, fake: ImageSet, feature_net: FeatureNet, ssim_pairs: int | None = 2000,
                       seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """One row per class: IS, FID and mean SSIM of the generated images, each beside its real-vs-real value.
@@ -264,5 +282,6 @@ def per_class_quality(real: ImageSet, fake: ImageSet, feature_net: FeatureNet, s
     return pd.DataFrame(rows)
 
 
-__all__ = ["FeatureNet", "per_class_quality", "SignFeatureCNN", "train_feature_net", "try_inception", "inception_weights_cached",
+__all__ = ["FeatureNet", "per_class_quality", "images_per_second",
+           "SignFeatureCNN", "train_feature_net", "try_inception", "inception_weights_cached",
            "inception_features_or_fallback", "inception_score", "fid", "fid_baseline", "mean_ssim"]

@@ -157,7 +157,8 @@ def quality(kind: str, data: ImageSet, profile: str | None = None, progress: boo
     study = study_settings(profile)
     features = metric_features(data, profile, quiet=True)           # its name goes under every table instead
     fake = first_per_class(bank(kind, data, profile, progress=progress), study.metric_images)
-    path = checkpoint_path(f"signs-quality-{kind}", settings=dataclasses.asdict(settings_for(kind, profile, quiet=True)),
+    settings = settings_for(kind, profile, quiet=True)
+    path = checkpoint_path(f"signs-quality-{kind}", settings=dataclasses.asdict(settings),
                            study=dataclasses.asdict(study), data=_fingerprint(data), features=features.name,
                            fake=f"{float(fake.x.double().sum()):.4f}")
     if path.exists():

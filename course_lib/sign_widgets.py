@@ -111,8 +111,8 @@ def classifier_explorer(results: pd.DataFrame, classes: list[str], baseline: str
 
     def update(_change: object = None) -> None:
         n = slider.value
-        arms = [(baseline, base)] + [(m, part) for m, part in results[(results["n"] == n) & (results["model"] != baseline)]
-                                     .groupby("model", sort=False)]
+        rows = results[(results["n"] == n) & (results["model"] != baseline)]
+        arms = [(baseline, base)] + list(rows.groupby("model", sort=False))
         fig, ax = plt.subplots(figsize=(10, 3.2))
         width = 0.8 / len(arms)
         for i, (model, part) in enumerate(arms):

@@ -83,6 +83,12 @@ def even_batches(order: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, ..
     return torch.tensor_split(order, math.ceil(len(order) / batch_size))
 
 
+def loaded_message(name: str, resumed_from: int, wanted: int) -> str:
+    """What a per-class trainer prints when a model came from the cache (and was perhaps trained further)."""
+    more = "" if resumed_from >= wanted else f", continued to {wanted}"
+    return f"{name}: loaded {resumed_from} trained epochs from the cache{more}."
+
+
 def save_atomic(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
     with atomic_path(path) as tmp:

@@ -25,7 +25,6 @@ of z, ``depth`` the number of stride-2 layers (6 = the document; fewer for small
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,8 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, save_atomic
+from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, loaded_message,
+                              save_atomic)
 
 TABLE1_CHANNELS = (32, 64, 128, 256, 512, 1024)  # encoder layers 1-6
 TABLE1_HIDDEN = 1024                              # encoder layer 7 (Linear, SELU, BatchNorm1d)
@@ -257,9 +257,7 @@ def train_vae_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: int
                                   lr=lr, seed=seed + k, checkpoint=ckpt, retrain=retrain, progress=progress,
                                   desc=f"VAE {cls}")
             if progress and done:
-                r = runs[cls]
-                print(f"{cls}: loaded {r.resumed_from} trained epochs from the cache"
-                      + ("" if r.resumed_from >= per_class[cls] else f", continued to {per_class[cls]}") + ".")
+                print(loaded_message(cls, runs[cls].resumed_from, per_class[cls]))
     return runs
 
 
@@ -276,14 +274,9 @@ def sample(model: ConvVAE, n: int, seed: int = 0, batch_size: int = 500) -> torc
 
 def throughput(model: ConvVAE, n: int = 200, repeats: int = 3, threads: int | None = None) -> float:
     """Images generated per second by :func:`sample` (best of ``repeats`` runs of ``n`` images)."""
-    best = math.inf
-    with torch_threads(threads):
-        sample(model, min(n, 8))                                           # warm-up
-        for r in range(repeats):
-            t0 = time.perf_counter()
-            sample(model, n, seed=r)
-            best = min(best, time.perf_counter() - t0)
-    return n / best
+    from course_lib.generative_metrics import images_per_second
+
+    return images_per_second(lambda k, seed: sample(model, k, seed=seed), n, repeats, threads)
 
 
 __all__ = ["TABLE1_CHANNELS", "TABLE1_HIDDEN", "TABLE1_LATENT", "TABLE1_FLATTEN", "ConvVAE", "vae_loss",

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from course_lib.evolution import torch_threads
 from course_lib.models.gan import gan_step
-from course_lib.train import TrainingDiverged, checkpoint_path, save_atomic
+from course_lib.train import TrainingDiverged, checkpoint_path, loaded_message, save_atomic
 
 LATENT = 100  # Table 2: latent dimension
 
@@ -197,9 +197,7 @@ def _train_per_class(images: torch.Tensor, labels: torch.Tensor, classes: list[s
                                 seed=seed + label, checkpoint=ckpt, retrain=retrain, progress=progress,
                                 desc=f"DCGAN {cls}")
         if progress and done:
-            r = runs[cls]
-            print(f"{cls}: loaded {r.resumed_from} trained epochs from the cache"
-                  + ("" if r.resumed_from >= epochs else f", continued to {epochs}") + ".")
+            print(loaded_message(cls, runs[cls].resumed_from, epochs))
     return runs
 
 

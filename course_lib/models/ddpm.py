@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, save_atomic
+from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, loaded_message, save_atomic
 
 TABLE3_CHANNELS = (64, 64, 128, 128, 256, 256)
 TABLE3_LAYERS_PER_BLOCK = 2
@@ -242,7 +242,7 @@ def train_ddpm_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: in
                                    batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, seed=seed + k,
                                    checkpoint=ckpt, retrain=retrain, progress=progress, desc=f"DDPM {cls}")
             if progress and done:
-                print(f"{cls}: loaded {runs[cls].resumed_from} trained epochs from the cache.")
+                print(loaded_message(cls, runs[cls].resumed_from, per_class[cls]))
     return runs
 
 

@@ -23,7 +23,6 @@ class; "noise in the labels", which the document does not specify. Our reading i
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,8 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, save_atomic
+from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, loaded_message,
+                              save_atomic)
 
 LATENT = 256         # Table 2 / text: latent vector of 256
 FEATURES = 64        # Table 2: FEATURES_GEN = FEATURES_DIS = 64
@@ -296,9 +296,7 @@ def train_sign_dcgan_per_class(images_by_class: Mapping[str, torch.Tensor], epoc
                                          label_noise=label_noise, batch_size=batch_size, lr=lr, seed=seed + k,
                                          checkpoint=ckpt, retrain=retrain, progress=progress, desc=f"DCGAN {cls}")
             if progress and done:
-                r = runs[cls]
-                print(f"{cls}: loaded {r.resumed_from} trained epochs from the cache"
-                      + ("" if r.resumed_from >= per_class[cls] else f", continued to {per_class[cls]}") + ".")
+                print(loaded_message(cls, runs[cls].resumed_from, per_class[cls]))
     return runs
 
 
@@ -315,14 +313,9 @@ def generate(G: SignGenerator, n: int, seed: int = 0, batch_size: int = 500) -> 
 
 def throughput(G: SignGenerator, n: int = 200, repeats: int = 3, threads: int | None = None) -> float:
     """Images generated per second by :func:`generate` (best of ``repeats`` runs of ``n`` images)."""
-    best = math.inf
-    with torch_threads(threads):
-        generate(G, min(n, 8))                             # warm-up
-        for r in range(repeats):
-            t0 = time.perf_counter()
-            generate(G, n, seed=r)
-            best = min(best, time.perf_counter() - t0)
-    return n / best
+    from course_lib.generative_metrics import images_per_second
+
+    return images_per_second(lambda k, seed: generate(G, k, seed=seed), n, repeats, threads)
 
 
 __all__ = ["LATENT", "FEATURES", "DROPOUT", "LABEL_NOISE", "doublings", "SignGenerator", "SignDiscriminator",
