@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -34,6 +33,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
+from course_lib.models.dcgan import DCGANRun
 from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, loaded_message,
                               save_atomic)
 
@@ -182,18 +182,8 @@ def param_count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-@dataclass
-class SignDCGANRun:
-    """One class's trained pair and its per-epoch history (loss_d, loss_g, d_real, d_fake)."""
-
-    G: SignGenerator
-    D: SignDiscriminator
-    epochs: list[dict] = field(default_factory=list)
-    resumed_from: int = 0
-
-    def column(self, key: str) -> list[float]:
-        """One quantity over the epochs."""
-        return [e[key] for e in self.epochs]
+# One class's trained pair and its per-epoch history (loss_d, loss_g, d_real, d_fake): the same record as 08's DCGAN.
+SignDCGANRun = DCGANRun
 
 
 def train_sign_dcgan(images: torch.Tensor, *, epochs: int, latent: int = LATENT, width: int = FEATURES,
