@@ -109,6 +109,12 @@ def test_03_gan_threshold_and_snapshots(student):
     student.set_slider("threshold", 0.3, "03")  # the notebook's own check leaves it at 0.8
 
 
+def test_05e_model_and_class_pickers(student):
+    run_notebook(student, "05e_generated_images_and_the_classifier.ipynb", widgets=2)
+    student.pick("model", "DCGAN", "05e")      # the generated-image browser: another generator's signs
+    student.pick("class", "24", "05e")         # and the smallest class
+
+
 def test_a_broken_widget_fails_the_checks(student):
     """Negative check: an observer that raises must not pass as a working widget."""
     run_notebook(student, "zz_broken_widget.ipynb", widgets=1)
