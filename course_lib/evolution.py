@@ -45,7 +45,7 @@ def flatten_params(model: nn.Module) -> torch.Tensor:
 
 
 def unflatten(model: nn.Module, agents: torch.Tensor) -> Params:
-    """(P, n) flat agents -> {name: (P, *shape)} views, as ``functional_call`` and ``population_forward`` take them."""
+    """(P, n) flat agents -> {name: (P, *shape)} views, as ``functional_call`` takes them."""
     names, shapes = zip(*layout(model))
     sizes = [s.numel() for s in shapes]
     if agents.dim() != 2 or agents.shape[1] != sum(sizes):
@@ -89,9 +89,9 @@ def population_outputs(model: nn.Module, agents: torch.Tensor, x: torch.Tensor,
     """Outputs (P, N, ...) of every agent on x: 'batched' (one pass), 'vmap' or 'loop' (the slow baseline)."""
     if method == "loop":
         return loop_outputs(model, agents, x)
-    params = unflatten(model, agents)
     if method == "batched" and hasattr(model, "population_forward"):
-        return model.population_forward(params, x)
+        return model.population_forward(agents, x)
+    params = unflatten(model, agents)
     if method in ("batched", "vmap"):
         return vmap_forward(model, params, x)
     raise ValueError(f"method must be 'batched', 'vmap' or 'loop', got {method!r}")

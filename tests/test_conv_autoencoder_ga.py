@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from course_lib.evolution import next_generation, population_outputs, random_population
-from course_lib.models.conv_autoencoder_ga import (GAAutoencoder, _max_pool2, _upsample2, _upsample2_tconv5, layer_table,
+from course_lib.models.conv_autoencoder_ga import (_BOX, GAAutoencoder, _max_pool2, _stamp, _upsample2, layer_table,
                                                    scale_targets)
 
 
@@ -49,13 +49,27 @@ def test_upsampling_is_nearest_neighbour():
     torch.testing.assert_close(_upsample2(x), F.interpolate(x, scale_factor=2, mode="nearest"), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("groups,c_in,c_out", [(1, 10, 1), (4, 40, 4), (3, 3, 3)])
-def test_phase_split_transposed_conv_equals_upsample_then_conv(groups, c_in, c_out):
+@pytest.mark.parametrize("size,n,dim", [(4, 1, 0), (4, 3, 1), (12, 2, 0), (12, 1, 1)])
+def test_stamped_6x6_kernels_equal_upsample_then_transposed_conv(size, n, dim):
+    # per channel: upsample x2 then conv_transpose2d with a 5x5 kernel == stamp w6 = w5 @ BOX at stride 2
     torch.manual_seed(0)
-    h = torch.rand(2, c_in, 12, 12)
-    weight, bias = torch.randn(c_in, c_out // groups, 5, 5), torch.randn(c_out)
-    expected = F.conv_transpose2d(_upsample2(h), weight, bias, groups=groups)
-    torch.testing.assert_close(_upsample2_tconv5(h, weight, bias, groups), expected, rtol=1e-5, atol=1e-5)
+    channels = 7
+    h, w5, bias = torch.rand(n, channels, size, size), torch.randn(channels, 1, 5, 5), torch.randn(channels)
+    expected = F.conv_transpose2d(_upsample2(h), w5, bias, groups=channels)        # (n, C, 2 size + 4, same)
+    w6 = w5.reshape(channels, 25) @ _BOX                                           # (C, 36)
+    terms = w6.view(channels, 36, 1, 1) * h.transpose(0, 1).reshape(channels, 1, n, size * size)  # (C, 36, n, size^2)
+    terms = terms.reshape(channels, -1)
+    got = _stamp(terms if dim == 1 else terms.t().contiguous(), bias, size, n, dim=dim)
+    got = got if dim == 1 else got.t()                                             # (C, n * out^2)
+    out = 2 * size + 4
+    torch.testing.assert_close(got.view(channels, n, out, out).transpose(0, 1), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_box_matrix_sums_each_kernel_over_2x2_blocks():
+    w5 = torch.randn(5, 5)
+    w6 = (w5.reshape(1, 25) @ _BOX).view(6, 6)
+    expected = F.conv_transpose2d(w5.view(1, 1, 5, 5), torch.ones(1, 1, 2, 2)).view(6, 6)  # full 2x2 box sum
+    torch.testing.assert_close(w6, expected)
 
 
 @pytest.mark.parametrize("reading", ["per_channel", "full"])
@@ -72,6 +86,19 @@ def test_population_forward_equals_each_agent_alone(reading):
         agents = next_generation(agents, torch.rand(6, generator=rng), 10, rng)
     torch.testing.assert_close(population_outputs(model, agents, x), population_outputs(model, agents, x, "loop"),
                                rtol=0, atol=1e-6)
+
+
+def test_population_forward_checks_shapes_and_does_not_share_outputs_between_calls():
+    model = GAAutoencoder()
+    agents, x = random_population(model, 3, seed=0), torch.rand(2, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"\(P, 1635\)"):
+        model.population_forward(agents[:, :100], x)
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\)"):
+        model.population_forward(agents, x[:, 0])
+    first = model.population_forward(agents, x)
+    kept = first.clone()
+    model.population_forward(agents * 0.5, x)      # reuses the scratch buffers, must not touch `first`
+    assert torch.equal(first, kept)
 
 
 def test_population_forward_with_large_evolved_weights_agrees_to_float_rounding():

@@ -37,6 +37,8 @@ PyTorch's default initialisation (the document says only "randomly initialized")
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Literal
 
 import torch
@@ -70,26 +72,30 @@ def _max_pool2(x: torch.Tensor) -> torch.Tensor:
     return torch.maximum(x[..., 0::2], x[..., 1::2])      # then columns
 
 
-def _upsample2_tconv5(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, groups: int) -> torch.Tensor:
-    """``conv_transpose2d(_upsample2(h), weight, bias, groups=groups)`` for 5x5 kernels, about 3x fewer operations.
+# w6 = w5 convolved with a 2x2 box of ones, as a fixed (25, 36) matrix: w6.flatten() = w5.flatten() @ BOX
+_BOX = sum(F.pad(torch.eye(25).reshape(25, 5, 5), pad) for pad in
+           [(0, 1, 0, 1), (1, 0, 0, 1), (0, 1, 1, 0), (1, 0, 1, 0)]).reshape(25, 36)
 
-    Upsampling copies each pixel into a 2x2 block, so the 5x5 kernel meets every input pixel as a
-    6x6 kernel (the 5x5 one summed over a 2x2 box) moving in steps of 2. Split by the parity
-    (a, b) of the output pixel, that is four 3x3 transposed convolutions on the small map h, whose
-    outputs interleave into the big one: y[2j + a, 2l + b] = phase_ab[j, l]. One grouped call
-    computes all four phases (as four output channels per original channel).
+
+@functools.lru_cache(maxsize=16)
+def _stamp_index(size: int, n: int) -> torch.Tensor:
+    """Where each term of ``_stamp`` lands: for (u, v, image i, j, l), pixel (2j + u, 2l + v) of output map i."""
+    out = 2 * size + 4
+    u, v, i, j, l = torch.meshgrid(*(torch.arange(k) for k in (6, 6, n, size, size)), indexing="ij")
+    return (i * out * out + (2 * j + u) * out + (2 * l + v)).reshape(-1)
+
+
+def _stamp(terms: torch.Tensor, bias: torch.Tensor, size: int, n: int, dim: int = 1) -> torch.Tensor:
+    """Add stamped 6x6 kernels into output maps: C channels of 36 * n * size^2 terms -> n * (2 size + 4)^2 pixels.
+
+    ``terms`` is (C, terms) for ``dim=1`` or (terms, C) for ``dim=0`` (the output has the same
+    layout); term (u, v, i, j, l) of a channel is kernel entry w6[u, v] times input pixel h[i, j, l],
+    and a transposed convolution with stride 2 adds it to output pixel (2j + u, 2l + v) of image i.
+    One ``index_add_`` does all the adding; each output map starts from its bias.
     """
-    c_in, c_out, _, _ = weight.shape  # (C_in, C_out / groups, 5, 5)
-    # w6 = w convolved with a 2x2 box of ones: (C_in, C_out/g, 6, 6)
-    w6 = (F.pad(weight, (0, 1, 0, 1)) + F.pad(weight, (1, 0, 0, 1))
-          + F.pad(weight, (0, 1, 1, 0)) + F.pad(weight, (1, 0, 1, 0)))
-    # phase kernels g_ab[s, t] = w6[2s + a, 2t + b]: (C_in, C_out/g * 4, 3, 3), channels ordered (out, a, b)
-    phases = w6.reshape(c_in, c_out, 3, 2, 3, 2).permute(0, 1, 3, 5, 2, 4).reshape(c_in, c_out * 4, 3, 3)
-    y = F.conv_transpose2d(h, phases, groups=groups)                        # (N, C_out*4, H+2, W+2)
-    n, _, hh, ww = y.shape
-    out = c_out * groups
-    y = y.reshape(n, out, 2, 2, hh, ww).permute(0, 1, 4, 2, 5, 3).reshape(n, out, 2 * hh, 2 * ww)  # interleave
-    return y + bias.reshape(1, out, 1, 1)
+    pixels = n * (2 * size + 4) ** 2
+    out = bias.view(-1, 1).expand(len(bias), pixels) if dim == 1 else bias.view(1, -1).expand(pixels, len(bias))
+    return out.contiguous().index_add_(dim, _stamp_index(size, n), terms)
 
 
 class GAAutoencoder(nn.Module):
@@ -111,6 +117,9 @@ class GAAutoencoder(nn.Module):
         groups = brushes if first_tconv == "per_channel" else 1
         self.tconv1 = nn.ConvTranspose2d(brushes, brushes, 5, groups=groups)  # (N, 10, 8, 8) -> (N, 10, 12, 12)
         self.tconv2 = nn.ConvTranspose2d(brushes, 1, 5)                       # (N, 10, 24, 24) -> (N, 1, 28, 28)
+        # (name, size) of each parameter, in the order of a flat agent (``population_forward`` splits by it)
+        self.flat_layout = tuple((name, p.numel()) for name, p in self.named_parameters())
+        self._workspace_buffers: tuple[int | None, dict[str, torch.Tensor]] = (None, {})
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Latent points (N, 2) in (0, 1)^2 of images (N, 1, 28, 28)."""
@@ -134,38 +143,77 @@ class GAAutoencoder(nn.Module):
         """Reconstructions (N, 1, 28, 28) in (0, 1)."""
         return self.decode(self.encode(x))
 
-    def population_forward(self, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """Outputs (P, N, 1, 28, 28) of P agents at once; ``params[name]`` is (P, *shape of that parameter).
+    def _workspace(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A scratch tensor kept between calls, one set per thread.
 
-        The same computation as ``forward`` for every agent, with the P agents folded into the
-        channels of one grouped convolution per layer (and one batched matrix product per dense
-        layer), so the whole population costs a dozen tensor operations, not P times a dozen. The
-        last upsample + transposed conv, the costliest step, is computed on the small map
-        (see ``_upsample2_tconv5``), and max-pooling by elementwise maxima (``_max_pool2``): the same
-        numbers up to float rounding.
+        ``population_forward``'s two largest intermediates are megabytes at 10 images; allocating them
+        afresh every generation can make the C allocator map new memory each time, and the page
+        faults then cost more than the arithmetic (measured: 2.1 ms instead of 1.3 ms per pass).
         """
-        p = params
-        n_agents, n, b = p["conv1.weight"].shape[0], x.shape[0], self.brushes
-        # conv1: the input is shared, so agent i is simply output channel i
-        h = F.conv2d(x, p["conv1.weight"].reshape(n_agents, 1, 5, 5), p["conv1.bias"].reshape(-1))  # (N, P, 24, 24)
-        h = _max_pool2(h)                                                                            # (N, P, 12, 12)
-        h = F.conv2d(h, p["conv2.weight"].reshape(n_agents, 1, 5, 5), p["conv2.bias"].reshape(-1),
-                     groups=n_agents)                                                                # (N, P, 8, 8)
-        h = _max_pool2(h).reshape(n, n_agents, 16).transpose(0, 1)                                   # (P, N, 16)
+        owner, buffers = self._workspace_buffers
+        if owner != threading.get_ident():
+            buffers = {}
+            self._workspace_buffers = (threading.get_ident(), buffers)
+        buf = buffers.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = buffers[name] = torch.empty(shape, dtype=dtype)
+        return buf
 
-        def dense(h: torch.Tensor, name: str) -> torch.Tensor:
-            # sigmoid(h W^T + b), one weight matrix per agent: (P, N, in) -> (P, N, out)
-            return torch.sigmoid(torch.baddbmm(p[f"{name}.bias"].unsqueeze(1), h, p[f"{name}.weight"].transpose(1, 2)))
+    def population_forward(self, agents: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Outputs (P, N, 1, 28, 28) of P agents at once; ``agents`` is (P, n_parameters), flat in parameter order.
 
-        z = dense(dense(h, "enc"), "latent")                                                         # (P, N, 2)
-        h = dense(dense(z, "dec"), "expand")                                                         # (P, N, 160)
-        h = _upsample2(h.transpose(0, 1).reshape(n, n_agents * b, 4, 4))                             # (N, P*10, 8, 8)
-        w1 = p["tconv1.weight"]                                                                      # (P, 10, 1 or 10, 5, 5)
-        h = F.conv_transpose2d(h, w1.reshape(n_agents * b, w1.shape[2], 5, 5), p["tconv1.bias"].reshape(-1),
-                               groups=n_agents * b if self.first_tconv == "per_channel" else n_agents)  # (N, P*10, 12, 12)
-        h = _upsample2_tconv5(h, p["tconv2.weight"].reshape(n_agents * b, 1, 5, 5), p["tconv2.bias"].reshape(-1),
-                              groups=n_agents)                                                       # (N, P, 28, 28)
-        return torch.sigmoid(h).transpose(0, 1).unsqueeze(2)                                         # (P, N, 1, 28, 28)
+        The same computation as ``forward`` for every agent, written so that the whole population
+        costs about twenty tensor operations, not P times twenty:
+
+        - conv1: all agents see the same images, so it is one matrix product of the P kernels with
+          the images' 5x5 patches;
+        - conv2: agents are the channels of one grouped convolution;
+        - dense layers: one batched matrix product (``baddbmm``) per layer, one matrix per agent;
+        - "unpool" + transposed conv: upsampling copies each pixel into a 2x2 block, so together
+          they are a transposed convolution with stride 2 and a 6x6 kernel (the 5x5 one summed over
+          a 2x2 box). A transposed convolution stamps its kernel, scaled by each input pixel, onto
+          the output; we form every (kernel entry x pixel) term with one product and add them into
+          place with one ``index_add_`` (``_stamp``).
+        Max-pooling is two elementwise maxima (``_max_pool2``). Same numbers as the loop up to float
+        rounding (the tests check 1e-6).
+        """
+        names, sizes = zip(*self.flat_layout)
+        if agents.dim() != 2 or agents.shape[1] != sum(sizes):
+            raise ValueError(f"expected agents of shape (P, {sum(sizes)}), got {tuple(agents.shape)}")
+        if x.dim() != 4 or x.shape[1:] != (1, 28, 28):
+            raise ValueError(f"expected images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        w = dict(zip(names, agents.split(sizes, dim=1)))                             # name -> (P, numel)
+        n_agents, n, b = len(agents), len(x), self.brushes
+        # conv1 as a matrix product: (P, 25) kernels x (25, N*576) patches
+        patches = x[:, 0].unfold(1, 5, 1).unfold(2, 5, 1).permute(3, 4, 0, 1, 2).reshape(25, n * 576)
+        h = torch.addmm(w["conv1.bias"], w["conv1.weight"], patches)                # (P, N*576)
+        h = _max_pool2(h.view(n_agents, n, 24, 24)).transpose(0, 1)                  # (N, P, 12, 12)
+        h = F.conv2d(h, w["conv2.weight"].view(n_agents, 1, 5, 5), w["conv2.bias"].view(n_agents),
+                     groups=n_agents)                                                # (N, P, 8, 8)
+        h = _max_pool2(h).reshape(n, n_agents, 16).transpose(0, 1)                   # (P, N, 16)
+        for name, (d_in, d_out) in (("enc", (16, 5)), ("latent", (5, 2)), ("dec", (2, 5)), ("expand", (5, 16 * b))):
+            # sigmoid(h W^T + b), one (d_out, d_in) matrix per agent: (P, N, d_in) -> (P, N, d_out)
+            weight_t = w[f"{name}.weight"].view(n_agents, d_out, d_in).transpose(1, 2)
+            h = torch.baddbmm(w[f"{name}.bias"].view(n_agents, 1, d_out), h, weight_t).sigmoid_()
+        # upsample + tconv1 = stride-2 tconv with 6x6 kernels w6 = w5 @ BOX; C = P*10 brushes
+        c = n_agents * b
+        w6 = _BOX.t() @ w["tconv1.weight"].reshape(-1, 25).t()               # (36, C or C*10), kernel entry first
+        if self.first_tconv == "per_channel":                                # brush c is stamped by its own kernel
+            h = h.view(n_agents, n, b, 16).permute(1, 3, 0, 2).contiguous()  # (N, 4*4, P, 10): brushes last
+            # term (u, v, i, j, l) of brush c = w6[u, v, c] * h[i, j, l, c]
+            terms = torch.mul(w6.view(36, 1, c), h.view(1, n * 16, c),
+                              out=self._workspace("tconv1", (36, n * 16, c), h.dtype))  # (36, N*16, C)
+        else:                                                                # every output brush mixes all ten
+            w6 = w6.view(36, n_agents, b, b).permute(1, 3, 0, 2).reshape(n_agents, b * 36, b)  # (P, out*36, in)
+            h = h.view(n_agents, n, b, 16).permute(0, 2, 1, 3).reshape(n_agents, b, n * 16)    # (P, in, N*16)
+            terms = torch.bmm(w6, h).view(c, 36 * n * 16).t()                                 # (36*N*16, C)
+        h = _stamp(terms.reshape(36 * n * 16, c), w["tconv1.bias"].reshape(c), 4, n, dim=0)  # (N*12*12, C)
+        # upsample + tconv2: each agent's ten brushes summed per kernel entry (a matrix product), then stamped
+        w6 = (w["tconv2.weight"].reshape(c, 25) @ _BOX).view(n_agents, b, 36).transpose(1, 2)  # (P, 36, 10)
+        terms = torch.bmm(w6, h.t().view(n_agents, b, n * 144),
+                          out=self._workspace("tconv2", (n_agents, 36, n * 144), h.dtype))      # (P, 36, N*144)
+        y = _stamp(terms.view(n_agents, -1), w["tconv2.bias"].reshape(n_agents), 12, n)       # (P, N*28*28)
+        return y.sigmoid_().view(n_agents, n, 1, 28, 28)
 
 
 def layer_table(model: GAAutoencoder) -> list[dict[str, object]]:
