@@ -121,8 +121,12 @@ def set_fitness(images: torch.Tensor, originals: torch.Tensor, ncc: str = "corre
 
 
 @torch.no_grad()
-def decode(G: nn.Module, pop: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-    """All images of a population: (P, n, latent) -> (P, n, C, H, W), in chunks of ``chunk`` images."""
+def decode(G: nn.Module, pop: torch.Tensor, chunk: int = 32) -> torch.Tensor:
+    """All images of a population: (P, n, latent) -> (P, n, C, H, W), in chunks of ``chunk`` images.
+
+    Measured on 2 CPU cores (``benchmarks/bench_latent_ga.py``): 760 images of 32x32 take 64 ms in
+    chunks of 32 and 96 ms in chunks of 64; larger batches no longer fit the caches.
+    """
     P, n, latent = pop.shape
     flat = pop.reshape(P * n, latent)
     out = torch.cat([G(flat[i:i + chunk]) for i in range(0, len(flat), chunk)])
@@ -204,7 +208,7 @@ def evolve_latents(G: nn.Module, originals: torch.Tensor, settings: GASettings =
     ``originals`` are the class's training images (N, C, H, W) in G's output range. With ``checkpoint``
     the run is saved atomically every ``checkpoint_every`` generations and at the end; a second call
     resumes it (or loads it when finished). ``threads``: torch threads during the run (one by default:
-    decoding in chunks of 64 images gains little from a second thread, and loses a lot on shared cores).
+    decoding in chunks of 32 images gains little from a second thread, and loses a lot on shared cores).
     """
     with torch_threads(threads):
         return _evolve(G, originals, settings, seed=seed, ncc=ncc, checkpoint=checkpoint,
