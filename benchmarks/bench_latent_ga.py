@@ -5,7 +5,7 @@ A generation is: make the children (tournament, uniform crossover, random reset)
 Three ways, same population, same generator, measured in the same run and interleaved
 (batched, per-individual, per-image, batched, ...) so that a busy machine slows all of them alike:
 - batched: ``next_generation`` + ``score_population``, what ``evolve_latents`` uses: the operators
-  as tensor expressions over the population, all P x n latent vectors decoded in chunks of 64
+  as tensor expressions over the population, all P x n latent vectors decoded in chunks of 32
   images, one tensor expression for every fitness;
 - per-individual: a Python loop that makes one child at a time (a tournament per parent,
   crossover per pair, mutation per child) and scores it (its n images decoded together);
@@ -32,25 +32,19 @@ import torch
 
 from course_lib.evolution import torch_threads
 from course_lib.latent_ga import (GASettings, decode, next_generation, random_population, random_reset, score_loop,
-                                  score_per_individual, score_population, set_fitness)
+                                  score_per_individual, score_population, set_fitness, tournament, uniform_crossover)
 from course_lib.models.dcgan import DCGenerator
 
 SCORERS = {"batched": score_population, "per-individual": score_per_individual, "per-image": score_loop}
 
 
 def children_one_by_one(pop: torch.Tensor, fitness: torch.Tensor, s: GASettings, gen: torch.Generator) -> torch.Tensor:
-    """``next_generation`` written as a loop: elite first, then each child made on its own."""
-    def parent() -> torch.Tensor:  # the fittest (lowest F) of s.tournament individuals drawn at random
-        entrants = torch.randint(len(pop), (s.tournament,), generator=gen).tolist()
-        return pop[min(entrants, key=lambda i: float(fitness[i]))]
-
+    """``next_generation`` as a loop: elite first, then the same operators applied one pair at a time."""
     kids = [pop[i] for i in fitness.argsort()[:s.elite].tolist()]
     while len(kids) < len(pop):
-        a, b = parent(), parent()
-        if float(torch.rand((), generator=gen)) < s.crossover:
-            swap = torch.rand(a.shape, generator=gen) < 0.5        # one coin per gene
-            a, b = torch.where(swap, b, a), torch.where(swap, a, b)
-        kids += [random_reset(child, s.mutation, gen) for child in (a, b)][:len(pop) - len(kids)]
+        a, b = (pop[tournament(fitness, 1, s.tournament, gen)] for _ in range(2))   # (1, n, latent) each
+        a, b = uniform_crossover(a, b, s.crossover, gen)
+        kids += [random_reset(child[0], s.mutation, gen) for child in (a, b)][:len(pop) - len(kids)]
     return torch.stack(kids)
 
 
