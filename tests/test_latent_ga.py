@@ -78,6 +78,16 @@ def test_ncc_of_an_image_with_itself():
     assert torch.allclose(ncc_distance(img, other), 2 - 2 * ncc_correlation(img, other), atol=1e-5)
 
 
+def test_ncc_forms_match_their_formulas_with_broadcasting():
+    # images (P, n, C, H, W) against one centroid per individual (P, 1, C, H, W), as set_fitness calls them
+    a, b = torch.rand(4, 6, 3, 5, 7, generator=_gen()), torch.rand(4, 1, 3, 5, 7, generator=_gen(1))
+    sums = lambda t: t.sum((-3, -2, -1))  # noqa: E731
+    norms = torch.sqrt(sums(a * a) * sums(b * b))
+    assert ncc_correlation(a, b).shape == (4, 6)
+    assert torch.allclose(ncc_correlation(a, b), sums(a * b) / norms, atol=1e-6)
+    assert torch.allclose(ncc_distance(a, b), sums((a - b) ** 2) / norms, atol=1e-6)
+
+
 def test_batched_fitness_matches_the_loops(tiny_g):
     pop = torch.randn(4, 6, 8, generator=_gen())
     originals = torch.rand(10, 1, 16, 16, generator=_gen(1))
