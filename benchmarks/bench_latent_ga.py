@@ -16,6 +16,13 @@ Two numbers per way: the whole generation, and the GA's own work (operators and 
 decoded beforehand). Decoding is the generator's work and every way has to do it; once it is
 batched by individual (40 images per call), larger batches barely speed it up, so the whole
 generation cannot be much faster than the per-individual loop. The printout shows the share.
+
+It also shows why: the generator's floating-point operations (counted by torch's FlopCounterMode)
+divided by the decoding time give the rate decoding reaches, next to the rate of a large matrix
+product measured in the same run (about the most this core computes per second). From these, an
+upper bound: even if decoding ran at the matrix-product rate and the GA's own work stayed batched,
+a generation could be at most (per-individual time) / (FLOPs / matmul rate + own work) times faster
+than the per-individual loop.
 Target of issue 10: whole generation, batched >= 10x faster than the per-individual loop.
 
     python benchmarks/bench_latent_ga.py [--size 32] [--width 32] [--population 20] [--images 40] [--threads 1 2]
@@ -29,6 +36,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from course_lib.evolution import torch_threads
 from course_lib.latent_ga import (GASettings, decode, next_generation, random_population, random_reset, score_loop,
@@ -65,6 +73,19 @@ def make_ga_work(way: str, images: torch.Tensor, originals: torch.Tensor,
                                       torch.cat([set_fitness(ind[None], originals) for ind in images]))[1]
 
 
+def decode_flops(G: torch.nn.Module, latents: torch.Tensor) -> int:
+    """Floating-point operations of one decode of ``latents`` (N, latent), counted by torch."""
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        G(latents)
+    return counter.get_total_flops()
+
+
+def matmul_rate(n: int = 1024, repeats: int = 5) -> float:
+    """FLOP per second of an n x n matrix product (best of ``repeats``): this core's practical peak."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    return 2 * n ** 3 / min(interleaved({"matmul": lambda: a @ b}, repeats)["matmul"])
+
+
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
     """Seconds per call of each function, ``repeats`` interleaved rounds after one warm-up call each."""
     for fn in fns.values():
@@ -99,8 +120,10 @@ def main() -> None:
         assert torch.allclose(fn(G, pop[:3], originals), fitness[:3], atol=1e-5), f"{name} disagrees"
     children = pop[s.elite:]
     images = decode(G, children)
+    flops = decode_flops(G, children.reshape(-1, 100))
     print(f"one generation: {len(children)} children x {s.n_images} images of {args.size}x{args.size}, "
-          f"generator width {args.width}; {args.repeats} interleaved repeats; best / median seconds")
+          f"generator width {args.width}; {args.repeats} interleaved repeats; best / median seconds; "
+          f"decoding them is {flops / 1e9:.2f} GFLOP")
     for threads in args.threads:
         with torch_threads(threads):
             whole = interleaved({w: lambda w=w: make_generation(w, G, originals, s)(pop, fitness, gen)
@@ -108,6 +131,7 @@ def main() -> None:
             own = interleaved({w: lambda w=w: make_ga_work(w, images, originals, s)(pop, fitness, gen)
                                for w in ("batched", "per-individual")}, args.repeats)
             decoding = min(interleaved({"decode": lambda: decode(G, children)}, args.repeats)["decode"])
+            peak = matmul_rate()
         best = {w: min(t) for w, t in whole.items()}
         best_own = {w: min(t) for w, t in own.items()}
         print(f"\ntorch threads: {threads}")
@@ -122,6 +146,10 @@ def main() -> None:
               f"(target >= 10x: {'met' if ratio >= 10 else 'NOT met'}); "
               f"GA's own work {best_own['per-individual'] / best_own['batched']:.1f}x")
         print(f"  per-image / batched: whole generation {best['per-image'] / best['batched']:.1f}x")
+        bound = best["per-individual"] / (flops / peak + best_own["batched"])
+        print(f"  decoding reaches {flops / decoding / 1e9:.0f} GFLOP/s batched; a 1024 x 1024 matrix product "
+              f"{peak / 1e9:.0f} GFLOP/s ({flops / decoding / peak:.0%}); "
+              f"upper bound on per-individual / batched at that rate: {bound:.1f}x")
 
 
 if __name__ == "__main__":
