@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from course_lib import seed_everything
-from course_lib.profiles import active_profile, choose_settings, profile_changes
+from course_lib.profiles import (NOT_STATED, active_profile, choose_settings, doc, ours, profile_changes,
+                                 settings_table, source_of)
 
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-    epochs: int
-    width: int
+    epochs: int = doc("000, section IV-C")
+    width: int = ours("not stated; fits a laptop")
 
 
 PER_PROFILE = {"paper": Settings(300, 64), "class": Settings(10, 64), "smoke": Settings(1, 8)}
@@ -32,9 +33,37 @@ def test_choose_settings_prints_changes(capsys):
     chosen = choose_settings(PER_PROFILE, "smoke")
     assert chosen == Settings(1, 8)
     out = capsys.readouterr().out
-    assert "Profile: smoke" in out and "epochs" in out and "width" in out
+    assert "Profile: smoke (2 of 2 settings differ from the paper profile)" in out
+    epochs_line = next(line for line in out.splitlines() if line.startswith("epochs"))
+    assert epochs_line.split() == ["epochs", "1", "300", "document", "000,", "section", "IV-C"]
+    width_line = next(line for line in out.splitlines() if line.startswith("width"))
+    assert width_line.split()[:4] == ["width", "8", "not", "stated"] and "our choice: not stated; fits" in width_line
     assert choose_settings(PER_PROFILE, "paper") == Settings(300, 64)
-    assert "document's own" in capsys.readouterr().out
+    assert "the paper profile's settings" in capsys.readouterr().out
+
+
+def test_settings_table_shows_the_document_value_only_where_the_document_gives_one():
+    table = settings_table(PER_PROFILE["paper"], PER_PROFILE["class"])
+    assert table.to_dict("records") == [
+        {"setting": "epochs", "this run": 10, "document": 300, "source": "document 000, section IV-C"},
+        {"setting": "width", "this run": 64, "document": NOT_STATED, "source": "our choice: not stated; fits a laptop"},
+    ]
+    fields = {f.name: source_of(f) for f in dataclasses.fields(Settings)}
+    assert fields["epochs"].document and not fields["width"].document
+    with pytest.raises(ValueError, match="document and section"):
+        doc(" ")
+    with pytest.raises(ValueError, match="reason"):
+        ours("")
+
+
+def test_settings_without_a_source_say_so():
+    @dataclasses.dataclass(frozen=True)
+    class Bare:
+        epochs: int
+
+    table = settings_table(Bare(3), Bare(1))
+    assert table.to_dict("records") == [
+        {"setting": "epochs", "this run": 1, "document": NOT_STATED, "source": "(no source recorded)"}]
 
 
 def test_profile_changes_lists_only_differences():
