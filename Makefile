@@ -16,6 +16,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m course_lib.kernel install
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The end-to-end tests need Debian's chromium; as root (CI, containers) it is installed here,
@@ -35,14 +36,16 @@ test: install browser
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider tests notebooks
 
+# The kernels start through course_lib.kernel (installed above), which sets the thread policy of
+# course_lib.runtime; the server gets it too, for terminals and other kernels started from it.
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/
+	env $$($(PY) -c "import course_lib.runtime as r; r.main()") $(VENV)/bin/jupyter lab notebooks/
 
 report: install
 	$(VENV)/bin/course-lib report --dir build/executed/$(PROFILE)
 
 bench: install
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; env $$($(PY) -c "import course_lib.runtime as r; r.main()") $(PY) $$b || exit 1; done
 
 clean:
 	rm -rf build

@@ -130,5 +130,7 @@ def choose_settings(per_profile: Mapping[str, T], profile: str | None = None, qu
         changed = len(profile_changes(per_profile["paper"], chosen))
         print(f"Profile: {profile} ({changed} of {len(dataclasses.fields(chosen))} settings differ from the "
               "paper profile)" if changed else f"Profile: {profile} (the paper profile's settings)")
+        from course_lib.runtime import describe
+        print(describe())
         print(format_settings(settings_table(per_profile["paper"], chosen)))
     return chosen

@@ -16,6 +16,7 @@ from course_lib.data.cache import atomic_path
 from course_lib.profiles import ENV_VAR as PROFILE_VAR
 from course_lib.profiles import PROFILES
 from course_lib.reference import REPORT_KEY
+from course_lib.runtime import thread_env
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -85,7 +86,8 @@ def run_notebooks(paths: list[Path], profile: str = "class", out_dir: Path | Non
     out_dir = Path(out_dir or BUILD_DIR / "executed" / profile)
     notebooks = [(p, nbformat.read(p, as_version=4)) for p in paths]
     total = sum(1 for _, nb in notebooks for c in nb.cells if c.cell_type == "code")
-    env = {PROFILE_VAR: profile, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    # the kernels inherit these: the profile, inline figures, and the thread policy (read before torch loads)
+    env = {PROFILE_VAR: profile, "MPLBACKEND": "module://matplotlib_inline.backend_inline", **thread_env()}
     if offline:
         env["COURSE_OFFLINE"] = "1"
     results = []

@@ -47,7 +47,9 @@ def refresh(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    os.environ.update(COURSE_PROFILE="smoke", COURSE_OFFLINE="1")
+    from course_lib.runtime import thread_env
+
+    os.environ.update(COURSE_PROFILE="smoke", COURSE_OFFLINE="1", **thread_env())  # as the tests run them
     os.environ.setdefault("COURSE_DATA", tempfile.mkdtemp(prefix="course-lib-refresh-"))
     for arg in sys.argv[1:] or sorted(str(p) for p in Path("notebooks").glob("*.ipynb")):
         refresh(Path(arg))

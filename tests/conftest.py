@@ -16,9 +16,12 @@ os.environ.setdefault("COURSE_DATA", tempfile.mkdtemp(prefix="course-lib-test-ca
 os.environ.setdefault("COURSE_PROFILE", "smoke")
 os.environ["COURSE_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
-# One compute thread per process (pytest workers and the notebook kernels they start): tests run two
-# workers on two cores, and torch with two threads each on a busy machine slows down several-fold.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One compute thread per process (pytest workers and the notebook kernels they start: tests run two
+# workers on two cores), with the wait policy of course_lib.runtime, set before anything loads torch.
+os.environ.setdefault("COURSE_THREADS", "1")
+from course_lib import runtime  # noqa: E402  (course_lib applies the policy before it imports torch)
+
+runtime.apply()
 
 
 @pytest.fixture
