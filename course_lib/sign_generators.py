@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from course_lib.data.imageset import ImageSet
 from course_lib.evolution import torch_threads
 from course_lib.train import checkpoint_path, save_atomic
+from course_lib.profiles import doc, ours
 
 KINDS = ("vae", "dcgan", "ddpm")
 NAMES = {"vae": "VAE", "dcgan": "DCGAN", "ddpm": "DDPM"}
@@ -41,44 +42,50 @@ TABLES = {"vae": "001_table4_vae_metrics", "dcgan": "001_table5_dcgan_metrics", 
 class VAESettings:
     """Table 1 of document 001 for ``paper``; what ``class`` and ``smoke`` scale down."""
 
-    size: int            # image size the VAE sees (document: 64x64x3)
-    width: float         # channel multiplier (1.0 = Table 1's 32..1024 channels)
-    latent: int          # size of z (document: 512)
-    epochs: int          # per class (document: 10,000)
-    min_steps: int       # at least this many optimizer steps per class (0 = the document's epochs only)
-    batch_size: int      # (not stated in the document)
-    lr: float            # Adam learning rate (document: 1e-4)
+    size: int = doc("001, section 2.2: 64x64x3 images")
+    width: float = ours("not a document setting: channel multiplier, 1.0 = Table 1's 32..1024 channels; "
+                        "smaller fits a laptop")
+    latent: int = doc("001, section 2.2 (VAE): an N x 512 random vector feeds the decoder")
+    epochs: int = doc("001, section 2.2 (VAE): 10,000 epochs per class")
+    min_steps: int = ours("not stated: a floor on optimizer steps per class so small runs still learn; "
+                          "0 = the document's epochs only")
+    batch_size: int = ours("not stated in 001; 32 is a common default")
+    lr: float = doc("001, section 2.2 (VAE): Adam 1e-4")
 
 
 @dataclass(frozen=True)
 class DCGANSettings:
     """Table 2 of document 001 for ``paper``; what ``class`` and ``smoke`` scale down."""
 
-    size: int            # image size (document: 64x64x3)
-    width: int           # FEATURES_GEN = FEATURES_DIS (document: 64)
-    latent: int          # size of z (document: 256)
-    dropout: float       # discriminator dropout (document: 0.2)
-    label_noise: float   # discriminator targets drawn from [1 - noise, 1] and [0, noise] (document: "noise", no value)
-    epochs: int          # per class (document: 10,000)
-    min_steps: int       # at least this many optimizer steps per class (0 = the document's epochs only)
-    batch_size: int      # (not stated in the document)
-    lr: float            # Adam learning rate, betas (0.5, 0.999) (document: 2e-4)
+    size: int = doc("001, section 2.2 (DCGAN): 3x64x64 output")
+    width: int = doc("001, Table 2: FEATURES_GEN = FEATURES_DIS = 64")
+    latent: int = doc("001, section 2.2 (DCGAN): latent 256")
+    dropout: float = doc("001, section 2.2 (DCGAN): discriminator dropout 0.2")
+    label_noise: float = ours("001 adds label noise but gives no value; targets drawn from "
+                              "[1 - noise, 1] and [0, noise], 0.1 as in common DCGAN practice")
+    epochs: int = doc("001, section 2.2 (DCGAN): 10,000 epochs per class")
+    min_steps: int = ours("not stated: a floor on optimizer steps per class so small runs still learn; "
+                          "0 = the document's epochs only")
+    batch_size: int = ours("not stated in 001; 32 is a common default")
+    lr: float = doc("001, section 2.2 (DCGAN): Adam 2e-4, betas (0.5, 0.999)")
 
 
 @dataclass(frozen=True)
 class DDPMSettings:
     """Table 3 of document 001 for ``paper``; what ``class`` and ``smoke`` scale down."""
 
-    size: int                   # image size (document: 64x64x3)
-    block_out_channels: tuple   # UNet2DModel blocks (document: 64, 64, 128, 128, 256, 256)
-    layers_per_block: int       # (document: 2)
-    epochs: int                 # per class (document: 500)
-    min_steps: int              # at least this many optimizer steps per class (0 = the document's epochs only)
-    batch_size: int             # (not stated in the document)
-    lr: float                   # AdamW learning rate (document: 1e-4)
-    warmup_steps: int           # cosine schedule warm-up (document: 500)
-    sampler: str                # "ddpm" walks all 1000 steps; "ddim" skips most (document: a DDPM pipeline)
-    sample_steps: int           # denoising steps when sampling (document: 1000)
+    size: int = doc("001, Table 3: 64x64 input")
+    block_out_channels: tuple = doc("001, Table 3: blocks of 64, 64, 128, 128, 256, 256")
+    layers_per_block: int = doc("001, Table 3: layers_per_block 2")
+    epochs: int = doc("001, section 2.2 (DDPM): 500 epochs per class")
+    min_steps: int = ours("not stated: a floor on optimizer steps per class so small runs still learn; "
+                          "0 = the document's epochs only")
+    batch_size: int = ours("not stated in 001; 16 fits the UNet in memory")
+    lr: float = doc("001, section 2.2 (DDPM): AdamW 1e-4")
+    warmup_steps: int = doc("001, section 2.2 (DDPM): cosine schedule, 500 warm-up steps")
+    sampler: str = ours("001 samples with a DDPM pipeline ('ddpm', all 1000 steps); 'ddim' skips most "
+                        "steps so a laptop can sample")
+    sample_steps: int = doc("001, section 2.2 (DDPM): DDPMScheduler with 1000 steps")
 
 
 SETTINGS: dict[str, dict[str, object]] = {
@@ -104,11 +111,12 @@ SETTINGS: dict[str, dict[str, object]] = {
 class StudySettings:
     """What 05b-05e share besides the generators: how many images to draw, and the metrics' feature network."""
 
-    n_generated: tuple        # generated images per class added to the classifier's data (document: 50, 100, 500)
-    ddpm_n_generated: tuple   # the same for the DDPM (document: 50 and 100 only)
-    feature_epochs: int       # training epochs of the fallback feature network for IS/FID (no Inception offline)
-    ssim_pairs: int           # at most this many (real, generated) pairs per class for the mean SSIM
-    metric_images: int        # generated images per class scored by IS, FID and SSIM (document: not stated)
+    n_generated: tuple = doc("001, section 3.4 and Fig. 4: 50, 100 and 500 generated images")
+    ddpm_n_generated: tuple = doc("001, section 3.4: the DDPM arm has 50 and 100 only")
+    feature_epochs: int = ours("not in 001 (it used Inception-v3): epochs of the offline fallback feature "
+                               "network for IS/FID")
+    ssim_pairs: int = ours("001 averages all real x generated pairs; we cap the pairs per class to bound the time")
+    metric_images: int = ours("not stated in 001: generated images per class scored by IS, FID and SSIM")
 
 
 STUDY: dict[str, StudySettings] = {
