@@ -227,7 +227,8 @@ def import_tensorflow_hub():
         try:
             import tensorflow_hub as hub
         except ImportError as exc:
-            raise BackendUnavailable(f"the tfhub backend needs tensorflow and tensorflow-hub ({exc})") from None
+            raise BackendUnavailable(f"the tfhub backend needs TensorFlow, which the default install leaves out ({exc}); "
+                                     "add it with `make install TF=1` (or pip install -r requirements-tf.txt)") from None
     return hub
 
 

@@ -43,6 +43,7 @@ def onnx() -> OnnxBackend:
 @pytest.fixture(scope="module")
 def tiny_hub_model(tmp_path_factory) -> Path:
     """A SavedModel with the Magenta signature (content, style) -> [image]: half content, half the style's mean colour."""
+    pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the lean set): make install TF=1")
     import_tensorflow_hub()  # the guarded import: TensorFlow must not come before triton unguarded
     import tensorflow as tf
 
@@ -179,10 +180,22 @@ def test_no_crash_whatever_the_import_order(order, tiny_hub_model):
 
 def test_the_trap_is_real_without_the_guard():
     """Control: the same imports without the guard crash here, so the test above means something."""
+    pytest.importorskip("tensorflow", reason="TensorFlow is not installed (the lean set): make install TF=1")
     result = _run("import tensorflow\n" + TORCH_SIDE + "\nprint('survived')\n")
     if result.returncode == 0:
         pytest.skip("TensorFlow-then-triton no longer crashes in this environment; the guard is now harmless")
     assert result.returncode < 0 or result.returncode == 139  # killed by a signal (segmentation fault)
+
+
+def test_without_tensorflow_the_hub_path_says_how_to_add_it():
+    """The lean install has no TensorFlow: the TF Hub backend names the command that adds it, and 'auto' falls back."""
+    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['tensorflow_hub'] = None\n"
+            "from course_lib.style import BackendUnavailable, import_tensorflow_hub, load_backend\n"
+            "try:\n    import_tensorflow_hub()\nexcept BackendUnavailable as exc:\n    print('ERROR', exc)\n"
+            "print('BACKEND', load_backend('auto').name)\n")
+    result = _run(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "make install TF=1" in result.stdout and "BACKEND onnx" in result.stdout
 
 
 # ---- pictures in every shape and state ------------------------------------------------------------
