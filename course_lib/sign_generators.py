@@ -43,13 +43,13 @@ class VAESettings:
     """Table 1 of document 001 for ``paper``; what ``class`` and ``smoke`` scale down."""
 
     size: int = doc("001, section 2.2: 64x64x3 images")
-    width: float = ours("not a document setting: channel multiplier, 1.0 = Table 1's 32..1024 channels; "
+    width: float = ours("a channel multiplier, 1.0 = Table 1's 32..1024 channels; "
                         "smaller fits a laptop")
     latent: int = doc("001, section 2.2 (VAE): an N x 512 random vector feeds the decoder")
     epochs: int = doc("001, section 2.2 (VAE): 10,000 epochs per class")
-    min_steps: int = ours("not stated: a floor on optimizer steps per class so small runs still learn; "
+    min_steps: int = ours("a floor on optimizer steps per class so small runs still learn; "
                           "0 = the document's epochs only")
-    batch_size: int = ours("not stated in 001; 32 is a common default")
+    batch_size: int = ours("32 is a common default")
     lr: float = doc("001, section 2.2 (VAE): Adam 1e-4")
 
 
@@ -64,9 +64,9 @@ class DCGANSettings:
     label_noise: float = ours("001 adds label noise but gives no value; targets drawn from "
                               "[1 - noise, 1] and [0, noise], 0.1 as in common DCGAN practice")
     epochs: int = doc("001, section 2.2 (DCGAN): 10,000 epochs per class")
-    min_steps: int = ours("not stated: a floor on optimizer steps per class so small runs still learn; "
+    min_steps: int = ours("a floor on optimizer steps per class so small runs still learn; "
                           "0 = the document's epochs only")
-    batch_size: int = ours("not stated in 001; 32 is a common default")
+    batch_size: int = ours("32 is a common default")
     lr: float = doc("001, section 2.2 (DCGAN): Adam 2e-4, betas (0.5, 0.999)")
 
 
@@ -78,9 +78,9 @@ class DDPMSettings:
     block_out_channels: tuple = doc("001, Table 3: blocks of 64, 64, 128, 128, 256, 256")
     layers_per_block: int = doc("001, Table 3: layers_per_block 2")
     epochs: int = doc("001, section 2.2 (DDPM): 500 epochs per class")
-    min_steps: int = ours("not stated: a floor on optimizer steps per class so small runs still learn; "
+    min_steps: int = ours("a floor on optimizer steps per class so small runs still learn; "
                           "0 = the document's epochs only")
-    batch_size: int = ours("not stated in 001; 16 fits the UNet in memory")
+    batch_size: int = ours("16 fits the UNet in memory")
     lr: float = doc("001, section 2.2 (DDPM): AdamW 1e-4")
     warmup_steps: int = doc("001, section 2.2 (DDPM): cosine schedule, 500 warm-up steps")
     sampler: str = ours("001 samples with a DDPM pipeline ('ddpm', all 1000 steps); 'ddim' skips most "
@@ -113,10 +113,10 @@ class StudySettings:
 
     n_generated: tuple = doc("001, section 3.4 and Fig. 4: 50, 100 and 500 generated images")
     ddpm_n_generated: tuple = doc("001, section 3.4: the DDPM arm has 50 and 100 only")
-    feature_epochs: int = ours("not in 001 (it used Inception-v3): epochs of the offline fallback feature "
+    feature_epochs: int = ours("001 used Inception-v3; epochs of the offline fallback feature "
                                "network for IS/FID")
     ssim_pairs: int = ours("001 averages all real x generated pairs; we cap the pairs per class to bound the time")
-    metric_images: int = ours("not stated in 001: generated images per class scored by IS, FID and SSIM")
+    metric_images: int = ours("generated images per class scored by IS, FID and SSIM")
 
 
 STUDY: dict[str, StudySettings] = {
