@@ -22,7 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.evolution import torch_threads
-from course_lib.train import checkpoint_path, fit, save_atomic
+from course_lib.train import checkpoint_path, fit, load_verified, save_atomic
 
 METRICS: tuple[str, ...] = ("accuracy", "precision", "recall", "f1", "auroc", "average_precision")
 
@@ -114,8 +114,8 @@ def _cross_validate(x: torch.Tensor, y: torch.Tensor, test: tuple[torch.Tensor, 
     key = {"arm": arm, "seed": seed, "epochs": epochs, "folds": folds, "batch": batch_size, "lr": lr, "width": width,
            "data": [round(float(t.double().sum()), 4) for t in (x, test[0], *(extra or ()))], "n_extra": len(extra[0]) if extra else 0}
     path = checkpoint_path(f"hushem-cv-{arm}-{seed}", **key)
-    if cache and path.exists():
-        state = torch.load(path, weights_only=True)
+    state = load_verified(path) if cache else None
+    if state is not None:
         return ArmResult(arm, seed, list(state["folds"]), list(state["curves"]))
     result = ArmResult(arm, seed)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

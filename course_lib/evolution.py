@@ -28,7 +28,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
-from course_lib.train import save_atomic
+from course_lib.train import load_verified, save_atomic
 
 Params = dict[str, torch.Tensor]
 
@@ -240,8 +240,8 @@ def _evolve(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, populat
     rng = torch.Generator().manual_seed(seed)
     path = Path(checkpoint) if checkpoint is not None else None
 
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=True)
+    state = load_verified(path)
+    if state is not None:
         if state["settings"] != settings:
             raise ValueError(f"checkpoint {path.name} was made with other settings or data "
                              f"({state['settings']} vs. {settings}); delete it or choose another file")

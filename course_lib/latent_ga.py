@@ -28,7 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.evolution import torch_threads
-from course_lib.train import save_atomic
+from course_lib.train import load_verified, save_atomic
 
 
 @dataclass(frozen=True)
@@ -234,8 +234,8 @@ def _evolve(G: nn.Module, originals: torch.Tensor, settings: GASettings, *, seed
     gen = torch.Generator().manual_seed(seed)
     path = Path(checkpoint) if checkpoint is not None else None
     run = LatentEvolution(settings=key)
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=True)
+    state = load_verified(path)
+    if state is not None:
         if state["settings"] != key:
             raise ValueError(f"checkpoint {path.name} was made with other settings, generator or data; delete it")
         run = LatentEvolution(list(state["best"]), list(state["mean"]), list(state["best_sets"].unbind(0)),

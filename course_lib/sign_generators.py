@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import ImageSet
 from course_lib.evolution import torch_threads
-from course_lib.train import checkpoint_path, save_atomic
+from course_lib.train import checkpoint_path, load_verified, save_atomic
 from course_lib.profiles import doc, ours
 
 KINDS = ("vae", "dcgan", "ddpm")
@@ -169,8 +169,8 @@ def quality(kind: str, data: ImageSet, profile: str | None = None, progress: boo
     path = checkpoint_path(f"signs-quality-{kind}", settings=dataclasses.asdict(settings),
                            study=dataclasses.asdict(study), data=_fingerprint(data), features=features.name,
                            fake=f"{float(fake.x.double().sum()):.4f}")
-    if path.exists():
-        return pd.DataFrame(torch.load(path, weights_only=True)), features
+    if (cached := load_verified(path)) is not None:
+        return pd.DataFrame(cached), features
     table = per_class_quality(data, fake, features, ssim_pairs=study.ssim_pairs, progress=progress)
     save_atomic(table.to_dict("list"), path)
     return table, features
@@ -272,8 +272,7 @@ def generated_set(kind: str, data: ImageSet, settings, n_per_class: int, seed: i
     path = checkpoint_path(f"signs-generated-{kind}", settings=dataclasses.asdict(settings), data=_fingerprint(data),
                            n=n_per_class, seed=seed)
     note = f"{n_per_class} per class from the per-class {NAMES[kind]}s ({settings.size}x{settings.size})"
-    if path.exists():
-        state = torch.load(path, weights_only=True)
+    if (state := load_verified(path)) is not None:
         x, y, seconds = state["x"].float() / 255, state["y"], float(state["seconds"])
     else:
         runs = train_generators(kind, data, settings, progress=progress)

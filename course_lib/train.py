@@ -2,7 +2,9 @@
 
 ``fit`` trains on tensors held in memory (shuffled batches by index, no DataLoader overhead),
 shows a progress bar, records a per-epoch history, and saves a checkpoint after every epoch
-(written atomically) holding the model, the optimizer, the history and the random-number states.
+(written atomically, with its SHA-256 beside it) holding the model, the optimizer, the history and the
+random-number states. A checkpoint is used only after its checksum, its readability and the finiteness of
+its weights are verified; one that fails is reported in one line and trained again.
 Calling ``fit`` again with the same checkpoint resumes an interrupted run exactly where it stopped,
 or loads a finished one instead of retraining (``retrain=True`` starts over). A NaN or infinite
 loss stops training with a message, not a blank plot.
@@ -15,6 +17,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.data.cache import atomic_path, cache_dir
+from course_lib.data.download import file_digest
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -89,10 +93,69 @@ def loaded_message(name: str, resumed_from: int, wanted: int) -> str:
     return f"{name}: loaded {resumed_from} trained epochs from the cache{more}."
 
 
+def checksum_path(path: Path) -> Path:
+    """Where the SHA-256 of a saved file is kept: ``<file>.sha256`` beside it."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
 def save_atomic(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half-written file."""
+    """``torch.save`` to a temporary file beside ``path``, rename it into place, then write its SHA-256 beside it.
+
+    Both files are written whole or not at all; a crash between the two leaves a checksum that does
+    not match, so the file is not trusted and is made again.
+    """
+    path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+        digest = file_digest(tmp, "sha256")
+    with atomic_path(checksum_path(path)) as tmp:
+        tmp.write_text(f"{digest}  {path.name}\n")
+
+
+def _all_finite(obj: object) -> bool:
+    """True when every floating-point tensor inside ``obj`` (nested dicts, lists, tuples) is finite."""
+    if isinstance(obj, torch.Tensor):
+        return not obj.is_floating_point() or bool(torch.isfinite(obj).all())
+    if isinstance(obj, Mapping):
+        return all(_all_finite(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return all(_all_finite(v) for v in obj)
+    return True
+
+
+def untrusted_reason(path: Path, map_location: str | torch.device | None = None) -> tuple[str | None, Any]:
+    """(None, contents) when ``path`` matches its checksum, loads with ``weights_only`` and is finite; else (why not, None)."""
+    path = Path(path)
+    record = checksum_path(path)
+    if not record.is_file():
+        return f"it has no checksum file {record.name} (written by an older course_lib, or copied without it)", None
+    expected = record.read_text().split()[0].lower() if record.read_text().strip() else ""
+    actual = file_digest(path, "sha256")
+    if actual != expected:
+        return f"its SHA-256 is {actual[:12]}..., its checksum file says {expected[:12] or '(empty)'}...", None
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a truncated zip, an empty file, a foreign pickle: all mean "do not use"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"it cannot be read ({type(exc).__name__}: {first[:120]})", None
+    if not _all_finite(state):
+        return "it holds NaN or infinite values", None
+    return None, state
+
+
+def load_verified(path: Path | str | None, map_location: str | torch.device | None = None) -> Any | None:
+    """A saved file's contents if it exists and passes :func:`untrusted_reason`; else None (printing why, in one line).
+
+    Callers treat None as "not cached": they train or compute again and overwrite the bad file.
+    """
+    if path is None or not Path(path).exists():
+        return None
+    reason, state = untrusted_reason(Path(path), map_location)
+    if reason is not None:
+        print(f"Not using {path}: {reason}. Making it again.")
+        return None
+    return state
 
 
 def _loss_fn(loss: str | LossFn) -> tuple[LossFn, bool]:
@@ -166,8 +229,8 @@ def fit(
     history = History()
     path = Path(checkpoint) if checkpoint is not None else None
 
-    if path is not None and path.exists() and not retrain:
-        state = torch.load(path, map_location=device, weights_only=True)
+    state = load_verified(path, map_location=device) if path is not None and not retrain else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         shuffle.set_state(state["shuffle_rng"])

@@ -96,17 +96,19 @@ def test_fashion_mnist_from_file_urls(tmp_path, cache):
 def _cifar_fixture(tmp_path) -> ArchiveSource:
     rng = np.random.default_rng(0)
     buf = tmp_path / "cifar-10-python.tar.gz"
+    members = []
     with tarfile.open(buf, "w:gz") as tf:
         def add(name, obj):
             data = pickle.dumps(obj)
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
+            members.append((name, hashlib.md5(data).hexdigest()))
         for i in range(1, 6):
             add(f"data_batch_{i}", {"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), "labels": [0, 1, 2, 3]})
         add("test_batch", {"data": rng.integers(0, 256, (6, 3072), dtype=np.uint8), "labels": [9] * 6})
         add("batches.meta", {"label_names": [f"c{i}" for i in range(10)]})
-    return ArchiveSource("cifar10", buf.as_uri(), md5(buf))
+    return ArchiveSource("cifar10", buf.as_uri(), md5(buf), tuple(members))
 
 
 def test_cifar10_from_a_verified_archive(tmp_path, cache):

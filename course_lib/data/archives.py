@@ -3,10 +3,14 @@
 Addresses and MD5 checksums are taken from torchvision's dataset classes. Each archive is
 downloaded into the course cache, verified, and extracted safely into its own folder; offline and
 uncached, the loader raises one clear error naming the fetch command (no stand-in exists).
+CIFAR-10's batches are pickles, which can run code: each is read only after its bytes match the MD5
+torchvision pins for it, and then through an unpickler that builds nothing but NumPy arrays.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +20,8 @@ import torch
 from PIL import Image
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.download import DownloadError, download, safe_extract
+from course_lib.data.download import (DownloadError, UntrustedFile, cache_lock, download, remove_stale_parts,
+                                      safe_extract)
 from course_lib.data.imageset import ImageSet
 from course_lib.data.mnist import DataUnavailable
 
@@ -28,6 +33,7 @@ class ArchiveSource:
     name: str  # cache sub-folder
     url: str
     md5: str
+    members: tuple[tuple[str, str], ...] = ()  # (file name, MD5) of extracted files that must be verified before use
 
     @property
     def filename(self) -> str:
@@ -38,7 +44,8 @@ class ArchiveSource:
 def cifar10_source() -> ArchiveSource:
     """CIFAR-10's python-format archive as torchvision lists it."""
     from torchvision.datasets import CIFAR10
-    return ArchiveSource("cifar10", CIFAR10.url, CIFAR10.tgz_md5)
+    files = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+    return ArchiveSource("cifar10", CIFAR10.url, CIFAR10.tgz_md5, tuple((name, md5) for name, md5 in files))
 
 
 def omniglot_sources() -> list[ArchiveSource]:
@@ -54,8 +61,34 @@ def fetch_archive(source: ArchiveSource, progress: bool = True) -> Path:
     extracted = root / (source.filename.split(".")[0])
     if extracted.is_dir():
         return extracted
-    archive = download([source.url], root / source.filename, md5=source.md5, progress=progress)
-    return safe_extract(archive, extracted)
+    with cache_lock(root / source.filename):  # a second process waits here, then finds the folder made
+        if extracted.is_dir():
+            return extracted
+        for leftover in (root / source.filename, extracted):
+            remove_stale_parts(leftover, older_than=0)  # under the lock, any .part is a killed run's
+        archive = download([source.url], root / source.filename, md5=source.md5, progress=progress)
+        return safe_extract(archive, extracted)
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that can build NumPy arrays (and plain containers) and nothing else."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module: str, name: str) -> type:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays")
+        return super().find_class(module, name)
+
+
+def read_verified_pickle(path: Path, md5: str, refetch: str) -> dict:
+    """Unpickle ``path`` only if its bytes have MD5 ``md5``; else raise UntrustedFile saying what to do (``refetch``)."""
+    data = path.read_bytes()  # hash and unpickle the same bytes: nothing can change in between
+    got = hashlib.md5(data).hexdigest()
+    if got != md5.lower():
+        raise UntrustedFile(f"{path} has MD5 {got}, but the published file has {md5}; it was not read. {refetch}")
+    return _ArraysOnly(io.BytesIO(data), encoding="latin1").load()
 
 
 def _unavailable(name: str, fetch_name: str, exc: Exception) -> DataUnavailable:
@@ -73,19 +106,29 @@ def load_cifar10(source: ArchiveSource | None = None, quiet: bool = False) -> tu
     except DownloadError as exc:
         raise _unavailable("CIFAR-10", "cifar10", exc) from exc
     batches = folder / "cifar-10-batches-py"
+    pinned = dict(source.members)
+    if not pinned:
+        raise ValueError("a CIFAR-10 source needs the MD5 of every batch file (members) before it is unpickled")
+    refetch = (f"Delete {folder} and fetch again (`course-lib data fetch cifar10`, or copy a verified cache "
+               f"folder to {cache_dir(create=False)}).")
+    missing = [name for name in pinned if not (batches / name).is_file()]
+    if missing:
+        raise UntrustedFile(f"{batches} is incomplete: {', '.join(missing)} missing. {refetch}")
+
+    def unpickle(name: str) -> dict:
+        if name not in pinned:
+            raise ValueError(f"no pinned MD5 for CIFAR-10 file {name!r}; refusing to unpickle it")
+        return read_verified_pickle(batches / name, pinned[name], refetch)
 
     def read(names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys = [], []
         for n in names:
-            with open(batches / n, "rb") as f:
-                # CIFAR-10 ships as pickled dicts of arrays; only ever read the verified archive's files
-                entry = pickle.load(f, encoding="latin1")
+            entry = unpickle(n)
             xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(entry["labels"], dtype=np.int64))
         return torch.from_numpy(np.concatenate(xs)).float() / 255.0, torch.from_numpy(np.concatenate(ys))
 
-    with open(batches / "batches.meta", "rb") as f:
-        classes = list(pickle.load(f, encoding="latin1")["label_names"])
+    classes = list(unpickle("batches.meta")["label_names"])
     train = ImageSet(*read([f"data_batch_{i}" for i in range(1, 6)]), classes, "CIFAR-10 train", f"CIFAR-10 ({folder})")
     test = ImageSet(*read(["test_batch"]), classes, "CIFAR-10 test", f"CIFAR-10 ({folder})")
     if not quiet:

@@ -32,12 +32,15 @@ def offline_requested() -> bool:
 
 
 def folder_size(path: Path) -> int:
-    """Total size in bytes of the files under ``path`` (0 if it does not exist)."""
+    """Total size in bytes of the finished files under ``path`` (0 if none; ``*.part`` and locks not counted)."""
     if path.is_file():
         return path.stat().st_size
     if not path.exists():
         return 0
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    unfinished = (".part", ".lock")
+    return sum(p.stat().st_size for p in path.rglob("*")
+               if p.is_file() and not p.name.endswith(unfinished)
+               and not any(part.endswith(".part") for part in p.relative_to(path).parts))
 
 
 def _umask() -> int:
@@ -45,6 +48,24 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def new_file_mode() -> int:
+    """The mode a new file gets under this process's umask (0o644 under the usual 022)."""
+    return 0o666 & ~_umask()
+
+
+def shared_permissions(folder: Path) -> None:
+    """Give ``folder`` and everything under it the permissions of new files and folders (umask applied).
+
+    Temporary folders are created private (0700); a cache folder an instructor shares with a class
+    must stay readable (and, where the umask allows, writable) for everyone.
+    """
+    mask = _umask()
+    for path in [Path(folder), *Path(folder).rglob("*")]:
+        if path.is_symlink():
+            continue
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask | (path.stat().st_mode & 0o111 if path.is_file() else 0))
 
 
 @contextlib.contextmanager
@@ -58,7 +79,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield Path(tmp)
         # mkstemp makes the file private (0600); give it the permissions of any new file, so that a
         # cache folder an instructor shares with a class stays readable for everyone
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)  # atomic on one file system: readers see the old file or the new one
     finally:
         Path(tmp).unlink(missing_ok=True)

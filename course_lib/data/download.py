@@ -2,30 +2,39 @@
 
 ``download`` tries each mirror in turn, streams to a temporary file beside the target, checks the
 byte count against the server's Content-Length (and an expected size when known) and the checksum,
-and only then renames the file into place. ``safe_extract`` refuses any archive member that would
-land outside the target folder (``../``, absolute paths, links pointing out) and extracts into a
-temporary folder that is renamed into place when complete.
+and only then renames the file into place. A broken response (truncated, garbled status line) moves on
+to the next mirror, and an overall deadline cuts off a server that trickles. ``safe_extract`` extracts
+regular files and folders only (no symbolic or hard links, no devices), refuses members that would
+land outside the target folder and archives that would unpack to more than a stated size or ratio,
+and extracts into a temporary folder that is renamed into place when complete. Two processes
+extracting the same archive into a shared cache do not collide: the second uses the first's result.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.client
 import os
 import shutil
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from course_lib.data.cache import offline_requested
+from course_lib.data.cache import new_file_mode, offline_requested, shared_permissions
 
 CHUNK = 1 << 16
 DEFAULT_TIMEOUT = 10.0  # seconds to wait for a server before trying the next mirror
+DEFAULT_DEADLINE = 1800.0  # seconds one mirror may take in all (CIFAR-10's 170 MB at 100 kB/s fits)
+MAX_EXTRACTED_BYTES = 16 * 1024**3  # no course archive unpacks to more than a few GB
+MAX_EXPANSION_RATIO = 200  # unpacked size / archive size; the course's archives are below 2
 
 # After one failed connection in this process, later loads skip the network instead of waiting again.
 _network_failed = False
@@ -36,7 +45,11 @@ class DownloadError(RuntimeError):
 
 
 class UnsafeArchiveError(ValueError):
-    """An archive member would be written outside the target folder."""
+    """An archive member is a link or device, would land outside the target, or the archive is a bomb."""
+
+
+class UntrustedFile(ValueError):
+    """A file in the cache does not match the checksum it must have; it was not read."""
 
 
 def file_digest(path: Path, algorithm: str = "md5") -> str:
@@ -81,9 +94,13 @@ def download(
     sha256: str | None = None,
     size: int | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
     progress: bool = True,
 ) -> Path:
-    """Download ``dest`` from the first mirror that delivers it complete and with the right checksum."""
+    """Download ``dest`` from the first mirror that delivers it complete and with the right checksum.
+
+    ``timeout`` bounds each wait for the server; ``deadline`` bounds one mirror's whole transfer.
+    """
     global _network_failed
     dest = Path(dest)
     if verify(dest, md5, sha256, size) is None:
@@ -93,6 +110,7 @@ def download(
     if not urls:
         raise ValueError("download needs at least one URL")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(dest)
     errors: list[str] = []
     use_network = network_allowed()  # decided once per call: a dead mirror must not hide the next one
     remote_tried = unreachable = 0
@@ -109,12 +127,18 @@ def download(
                 declared = response.headers.get("Content-Length")
                 declared = int(declared) if declared and declared.isdigit() else None
                 received = 0
+                give_up = time.monotonic() + deadline
                 with tqdm(total=declared, unit="B", unit_scale=True, desc=dest.name,
                           disable=not progress, leave=False) as bar:
-                    for chunk in iter(lambda: response.read(CHUNK), b""):
+                    # read1: return what has arrived instead of waiting to fill the chunk, so a
+                    # server that trickles meets the deadline check below
+                    for chunk in iter(lambda: response.read1(CHUNK), b""):
                         out.write(chunk)
                         received += len(chunk)
                         bar.update(len(chunk))
+                        if time.monotonic() > give_up:
+                            raise DownloadError(f"too slow: {received} bytes in {deadline:g} s (the deadline); "
+                                                "try another network or fetch the file by hand")
             if declared is not None and received != declared:
                 raise DownloadError(f"truncated: received {received} of {declared} bytes")
             problem = verify(tmp, md5, sha256, size)
@@ -122,8 +146,9 @@ def download(
                 raise DownloadError(problem)
             os.replace(tmp, dest)  # atomic on one file system
             return dest
-        except (urllib.error.URLError, OSError, DownloadError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, OSError, DownloadError, ValueError, http.client.HTTPException) as exc:
+            # HTTPException: IncompleteRead (a cut connection), BadStatusLine (not an HTTP answer), ...
+            reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
             errors.append(f"{url}: {reason}")
             if is_remote and isinstance(exc, (urllib.error.URLError, TimeoutError, ConnectionError)) \
                     and not isinstance(exc, urllib.error.HTTPError):
@@ -135,14 +160,57 @@ def download(
     raise DownloadError(f"could not download {dest.name}:\n  " + "\n  ".join(errors))
 
 
+def remove_stale_parts(dest: Path, older_than: float = DEFAULT_DEADLINE + 60) -> None:
+    """Delete ``<dest>.*.part`` files left by a download that was killed (older than any live download)."""
+    now = time.time()
+    for part in Path(dest).parent.glob(Path(dest).name + ".*.part"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > older_than:
+                if part.is_dir():
+                    shutil.rmtree(part)
+                else:
+                    part.unlink()
+
+
+@contextlib.contextmanager
+def cache_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (POSIX ``flock``), so one process fetches while others wait."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; the atomic renames still keep every file whole
+        yield
+        return
+    lock = Path(path).with_name(Path(path).name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, new_file_mode())
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
 def _check_member(name: str, target: Path) -> None:
     resolved = (target / name).resolve()
     if os.path.isabs(name) or not resolved.is_relative_to(target.resolve()):
         raise UnsafeArchiveError(f"archive member {name!r} would be written outside {target}; refusing to extract")
 
 
-def safe_extract(archive: Path, target: Path) -> Path:
-    """Extract a .zip, .tar, .tar.gz or .tgz into ``target`` (created whole, or not at all)."""
+def _check_size(archive: Path, total: int, max_bytes: int, max_ratio: float) -> None:
+    packed = max(archive.stat().st_size, 1)
+    if total > max_bytes:
+        raise UnsafeArchiveError(f"{archive.name} would unpack to {total / 1e9:.1f} GB, above the limit of "
+                                 f"{max_bytes / 1e9:.1f} GB; refusing (pass max_bytes to allow more)")
+    if total / packed > max_ratio:
+        raise UnsafeArchiveError(f"{archive.name} would unpack to {total / packed:.0f} times its size "
+                                 f"({total} bytes from {packed}), above the limit of {max_ratio:g}; it looks "
+                                 "like an archive bomb, refusing")
+
+
+def safe_extract(archive: Path, target: Path, *, max_bytes: int = MAX_EXTRACTED_BYTES,
+                 max_ratio: float = MAX_EXPANSION_RATIO) -> Path:
+    """Extract a .zip, .tar, .tar.gz or .tgz into ``target`` (created whole, or not at all): regular files only."""
     archive, target = Path(archive), Path(target)
     if target.exists():
         raise FileExistsError(f"{target} already exists; remove it to extract {archive.name} again")
@@ -151,24 +219,37 @@ def safe_extract(archive: Path, target: Path) -> Path:
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
+                infos = zf.infolist()
+                for info in infos:
                     _check_member(info.filename, staging)
-                    # a symlink in a zip is a member whose external attributes say S_IFLNK
-                    if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                        raise UnsafeArchiveError(f"archive member {info.filename!r} is a symbolic link; refusing")
+                    kind = (info.external_attr >> 16) & 0o170000  # the Unix file type, where the zip records one
+                    if kind not in (0, 0o100000, 0o040000):
+                        what = "a symbolic link" if kind == 0o120000 else "not a regular file or folder"
+                        raise UnsafeArchiveError(f"archive member {info.filename!r} is {what}; refusing")
+                # zipfile stops each member at its declared size, so the declared sizes bound the output
+                _check_size(archive, sum(i.file_size for i in infos), max_bytes, max_ratio)
                 zf.extractall(staging)
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive) as tf:
-                for member in tf.getmembers():
+                members = tf.getmembers()
+                for member in members:
                     _check_member(member.name, staging)
-                    if member.issym() or member.islnk():
-                        _check_member(os.path.join(os.path.dirname(member.name), member.linkname), staging)
-                    if member.isdev():
-                        raise UnsafeArchiveError(f"archive member {member.name!r} is a device file; refusing")
-                tf.extractall(staging, filter="data")  # the standard library's own guard, as a second net
+                    if not (member.isreg() or member.isdir()):
+                        what = ("a symbolic link" if member.issym() else "a hard link" if member.islnk()
+                                else "a device or special file")
+                        raise UnsafeArchiveError(f"archive member {member.name!r} is {what}; only regular files "
+                                                 "and folders are extracted, refusing the archive")
+                _check_size(archive, sum(m.size for m in members if m.isreg()), max_bytes, max_ratio)
+                tf.extractall(staging, members=members, filter="data")  # the standard library's guard as a second net
         else:
             raise ValueError(f"{archive} is not a zip or tar archive")
-        os.replace(staging, target)
+        shared_permissions(staging)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)  # another process extracted it first: use its copy
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

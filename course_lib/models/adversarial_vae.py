@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from course_lib.train import History, TrainingDiverged, save_atomic
+from course_lib.train import History, TrainingDiverged, load_verified, save_atomic
 
 ALPHAS: tuple[float, float, float] = (1.0, 0.1, 0.01)  # section 4.3.2: weights of the three feature layers
 REAL_TARGET, FAKE_TARGET = 1.0, -1.0                     # section 3.3.2: linear critic output, +1 real, -1 generated
@@ -359,8 +359,8 @@ def _run_epochs(name: str, modules: dict[str, nn.Module], optimizers: dict[str, 
     gen = torch.Generator().manual_seed(seed)
     history = History()
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists() and not retrain:
-        state = torch.load(path, weights_only=True)
+    state = load_verified(path) if path is not None and not retrain else None
+    if state is not None:
         for key, module in modules.items():
             module.load_state_dict(state["modules"][key])
         for key, opt in optimizers.items():

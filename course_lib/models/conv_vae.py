@@ -36,8 +36,8 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, loaded_message,
-                              save_atomic)
+from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, load_verified,
+                              loaded_message, save_atomic)
 
 TABLE1_CHANNELS = (32, 64, 128, 256, 512, 1024)  # encoder layers 1-6
 TABLE1_HIDDEN = 1024                              # encoder layer 7 (Linear, SELU, BatchNorm1d)
@@ -186,8 +186,8 @@ def train_vae(images: torch.Tensor, *, epochs: int, width: float = 1.0, latent: 
     gen = torch.Generator().manual_seed(seed)                              # batches and eps
     run = VAERun(model)
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists() and not retrain:
-        state = torch.load(path, weights_only=True)
+    state = load_verified(path) if path is not None and not retrain else None
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         gen.set_state(state["rng"])

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from course_lib.evolution import torch_threads
 from course_lib.models.gan import gan_step
-from course_lib.train import TrainingDiverged, checkpoint_path, loaded_message, save_atomic
+from course_lib.train import TrainingDiverged, checkpoint_path, load_verified, loaded_message, save_atomic
 
 LATENT = 100  # Table 2: latent dimension
 
@@ -121,8 +121,8 @@ def train_dcgan(images: torch.Tensor, *, epochs: int, latent: int = LATENT, widt
     gen = torch.Generator().manual_seed(seed)
     run = DCGANRun(G, D)
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists() and not retrain:
-        state = torch.load(path, weights_only=True)
+    state = load_verified(path) if path is not None and not retrain else None
+    if state is not None:
         for module, key in ((G, "G"), (D, "D"), (opt_g, "opt_g"), (opt_d, "opt_d")):
             module.load_state_dict(state[key])
         gen.set_state(state["rng"])

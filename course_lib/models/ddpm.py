@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
-from course_lib.train import TrainingDiverged, checkpoint_path, epochs_by_class, loaded_message, save_atomic
+from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, load_verified,
+                              loaded_message, save_atomic, untrusted_reason)
 
 TABLE3_CHANNELS = (64, 64, 128, 128, 256, 256)
 TABLE3_LAYERS_PER_BLOCK = 2
@@ -95,8 +96,11 @@ def unet_from_state(state: Mapping) -> "UNet2DModel":  # noqa: F821
 
 
 def load_unet(path: Path | str) -> "UNet2DModel":  # noqa: F821
-    """Load a trained UNet saved by :func:`train_ddpm` (``torch.load(weights_only=True)``)."""
-    return unet_from_state(torch.load(Path(path), weights_only=True))
+    """Load a trained UNet saved by :func:`train_ddpm`, after checking its SHA-256 and that its weights are finite."""
+    reason, state = untrusted_reason(Path(path))
+    if reason is not None:
+        raise ValueError(f"{path} is not a usable UNet checkpoint: {reason}; train it again with train_ddpm")
+    return unet_from_state(state)
 
 
 def _plain(value: object) -> object:
@@ -154,8 +158,8 @@ def train_ddpm(images: torch.Tensor, *, epochs: int, block_out_channels: Sequenc
     gen = torch.Generator().manual_seed(seed)            # batches, noise and timesteps: our own stream
     run = DDPMRun(unet, total_steps=total, warmup_steps=warmup_steps)
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists() and not retrain:
-        state = torch.load(path, weights_only=True)
+    state = load_verified(path) if path is not None and not retrain else None
+    if state is not None:
         unet.load_state_dict(state["unet"])
         optimizer.load_state_dict(state["opt"])
         lr_scheduler.load_state_dict(state["lr_scheduler"])

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib.train import TrainingDiverged, save_atomic
+from course_lib.train import TrainingDiverged, load_verified, save_atomic
 
 
 class Generator(nn.Module):
@@ -124,8 +124,8 @@ def train_gan(G: Generator, D: Discriminator, images: torch.Tensor, *, epochs: i
     gen = torch.Generator().manual_seed(seed)
     fixed_z = torch.randn(64, G.latent, generator=torch.Generator().manual_seed(seed + 1))
     history = GanHistory()
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, weights_only=True)
+    state = load_verified(checkpoint)
+    if state is not None:
         for module, key in ((G, "G"), (D, "D"), (opt_g, "opt_g"), (opt_d, "opt_d")):
             module.load_state_dict(state[key])
         gen.set_state(state["rng"])

@@ -34,8 +34,8 @@ from tqdm.auto import tqdm
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
 from course_lib.models.dcgan import DCGANRun
-from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, loaded_message,
-                              save_atomic)
+from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, even_batches, load_verified,
+                              loaded_message, save_atomic)
 
 LATENT = 256         # Table 2 / text: latent vector of 256
 FEATURES = 64        # Table 2: FEATURES_GEN = FEATURES_DIS = 64
@@ -211,8 +211,8 @@ def train_sign_dcgan(images: torch.Tensor, *, epochs: int, latent: int = LATENT,
     gen = torch.Generator().manual_seed(seed)              # batches, z and label noise
     run = SignDCGANRun(G, D)
     path = Path(checkpoint) if checkpoint is not None else None
-    if path is not None and path.exists() and not retrain:
-        state = torch.load(path, weights_only=True)
+    state = load_verified(path) if path is not None and not retrain else None
+    if state is not None:
         for module, key in ((G, "G"), (D, "D"), (opt_g, "opt_g"), (opt_d, "opt_d")):
             module.load_state_dict(state[key])
         gen.set_state(state["rng"])
