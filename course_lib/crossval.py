@@ -112,7 +112,7 @@ def _cross_validate(x: torch.Tensor, y: torch.Tensor, test: tuple[torch.Tensor, 
         raise ValueError(f"expected images (N, C, H, W) and N labels, got {tuple(x.shape)} and {tuple(y.shape)}")
     n_classes = int(max(y.max(), test[1].max())) + 1
     key = {"arm": arm, "seed": seed, "epochs": epochs, "folds": folds, "batch": batch_size, "lr": lr, "width": width,
-           "data": [round(float(t.double().sum()), 4) for t in (x, test[0], *(extra or ()))], "n_extra": len(extra[0]) if extra else 0}
+           "data": [x, y, *test, *(extra or ())], "n_extra": len(extra[0]) if extra else 0}  # data by content
     path = checkpoint_path(f"hushem-cv-{arm}-{seed}", **key)
     state = load_verified(path) if cache else None
     if state is not None:

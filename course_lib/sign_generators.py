@@ -18,7 +18,6 @@ optimizer steps (more epochs for small classes); ``paper`` keeps the document's 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import time
 from collections.abc import Mapping
@@ -30,7 +29,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import ImageSet
 from course_lib.evolution import torch_threads
-from course_lib.train import checkpoint_path, load_verified, save_atomic
+from course_lib.train import checkpoint_path, fingerprint, load_verified, save_atomic
 from course_lib.profiles import doc, ours
 
 KINDS = ("vae", "dcgan", "ddpm")
@@ -167,8 +166,8 @@ def quality(kind: str, data: ImageSet, profile: str | None = None, progress: boo
     fake = first_per_class(bank(kind, data, profile, progress=progress), study.metric_images)
     settings = settings_for(kind, profile, quiet=True)
     path = checkpoint_path(f"signs-quality-{kind}", settings=dataclasses.asdict(settings),
-                           study=dataclasses.asdict(study), data=_fingerprint(data), features=features.name,
-                           fake=f"{float(fake.x.double().sum()):.4f}")
+                           study=dataclasses.asdict(study), data=fingerprint(data), features=features.name,
+                           fake=fake)
     if (cached := load_verified(path)) is not None:
         return pd.DataFrame(cached), features
     table = per_class_quality(data, fake, features, ssim_pairs=study.ssim_pairs, progress=progress)
@@ -259,17 +258,13 @@ def sample(kind: str, run, n: int, settings, seed: int = 0) -> torch.Tensor:
     return generate(run.unet, n, steps=settings.sample_steps, sampler=settings.sampler, seed=seed)
 
 
-def _fingerprint(data: ImageSet) -> str:
-    return hashlib.sha256(data.x.numpy().tobytes() + data.y.numpy().tobytes()).hexdigest()[:12]
-
-
 def generated_set(kind: str, data: ImageSet, settings, n_per_class: int, seed: int = 0,
                   progress: bool = True) -> ImageSet:
     """``n_per_class`` generated images of every class (labelled with it), cached; trains the models if needed."""
     _check_kind(kind)
     if n_per_class < 1:
         raise ValueError(f"n_per_class must be at least 1, got {n_per_class}")
-    path = checkpoint_path(f"signs-generated-{kind}", settings=dataclasses.asdict(settings), data=_fingerprint(data),
+    path = checkpoint_path(f"signs-generated-{kind}", settings=dataclasses.asdict(settings), data=fingerprint(data),
                            n=n_per_class, seed=seed)
     note = f"{n_per_class} per class from the per-class {NAMES[kind]}s ({settings.size}x{settings.size})"
     if (state := load_verified(path)) is not None:

@@ -57,9 +57,35 @@ class History:
         return values[-1]
 
 
+def fingerprint(value: object) -> str:
+    """A short SHA-256 of a tensor's, array's or image set's *content* (values, dtype and shape), for cache keys.
+
+    Keys built from a data set's name and size would reload a model trained on other images after
+    the images were corrected in place; a content hash cannot.
+    """
+    import numpy as np
+    if hasattr(value, "x") and hasattr(value, "y") and isinstance(getattr(value, "x"), torch.Tensor):
+        return fingerprint(value.x) + fingerprint(value.y)  # an ImageSet: its images and labels
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().contiguous().numpy()
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"fingerprint takes a tensor, array or image set, got {type(value).__name__}")
+    h = hashlib.sha256(f"{value.dtype}{value.shape}".encode())
+    h.update(np.ascontiguousarray(value).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _key_value(value: object) -> object:
+    """How a config value enters a checkpoint key: data by its content fingerprint, anything else as text."""
+    try:
+        return fingerprint(value)
+    except TypeError:
+        return str(value)
+
+
 def checkpoint_path(name: str, **config: object) -> Path:
-    """A checkpoint file in the cache whose name carries a short hash of ``config``."""
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    """A checkpoint file in the cache whose name carries a short hash of ``config`` (data values by content)."""
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=_key_value).encode()).hexdigest()[:10]
     return cache_dir("checkpoints") / f"{name}-{digest}.pt"
 
 

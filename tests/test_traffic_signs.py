@@ -97,6 +97,31 @@ def test_gtsrb_crops_the_roi(tmp_path):
     assert float(data.x[:, 0].min()) > 0.99 and float(data.x[:, 2].max()) < 0.01
 
 
+def test_gtsrb_resized_copies_with_the_original_csv_are_cropped_to_their_real_roi(tmp_path, capsys):
+    # a common form on data-sharing sites: images resized, the original CSVs (sizes, ROI boxes) kept
+    root = _gtsrb(tmp_path / "Images", classes=(1, 2), tracks=1, per_track=2)
+    for ppm in root.rglob("*.ppm"):
+        with Image.open(ppm) as im:
+            im.resize((60, 52), Image.NEAREST).save(ppm)  # twice the listed 30x26
+    data = ts.load_gtsrb(root, classes=(1, 2), size=32)
+    # the crop is red inside the ROI: no black padding, no blue frame
+    assert float(data.x[:, 0].min()) > 0.99 and float(data.x[:, 2].max()) < 0.01
+    assert any("4 of 4 images are resized copies" in n for n in data.notes)
+    for ppm in root.rglob("*.ppm"):  # and smaller than listed
+        with Image.open(ppm) as im:
+            im.resize((15, 13), Image.NEAREST).save(ppm)
+    small = ts.load_gtsrb(root, classes=(1, 2), size=32)
+    assert float(small.x[:, 0].min()) > 0.9 and float(small.x[:, 2].max()) < 0.1
+
+
+def test_gtsrb_csv_that_leaves_no_roi_is_a_clear_error(tmp_path):
+    root = _gtsrb(tmp_path / "Images", classes=(1,), tracks=1, per_track=1)
+    csv = root / "00001" / "GT-00001.csv"
+    csv.write_text(csv.read_text().replace(";30;26;5;5;24;20;", ";30;26;29;25;29;25;"))
+    with pytest.raises(ValueError, match="leaves less than 2 pixels"):
+        ts.load_gtsrb(root, classes=(1,))
+
+
 def test_gtsrb_csv_with_wrong_columns_is_a_clear_error(tmp_path):
     root = _gtsrb(tmp_path / "Images", classes=(1,), tracks=1, per_track=1,
                   columns=["Filename", "Width", "Height", "X1", "Y1", "X2", "Y2", "ClassId"])

@@ -20,10 +20,10 @@ import torch
 from PIL import Image
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.download import (DownloadError, UntrustedFile, cache_lock, download, remove_stale_parts,
-                                      safe_extract)
+from course_lib.data.download import (DownloadError, UntrustedFile, cache_lock, download, not_cached_reason,
+                                      remove_stale_parts, safe_extract)
 from course_lib.data.imageset import ImageSet
-from course_lib.data.mnist import DataUnavailable
+from course_lib.data.errors import DataUnavailable, UnusableData
 
 
 @dataclass(frozen=True)
@@ -87,14 +87,22 @@ def read_verified_pickle(path: Path, md5: str, refetch: str) -> dict:
     data = path.read_bytes()  # hash and unpickle the same bytes: nothing can change in between
     got = hashlib.md5(data).hexdigest()
     if got != md5.lower():
-        raise UntrustedFile(f"{path} has MD5 {got}, but the published file has {md5}; it was not read. {refetch}")
-    return _ArraysOnly(io.BytesIO(data), encoding="latin1").load()
+        raise UntrustedFile(path, f"the published file (MD5 {md5})", f"MD5 {got}, so it was not read", refetch)
+    try:
+        return _ArraysOnly(io.BytesIO(data), encoding="latin1").load()
+    except pickle.UnpicklingError as exc:
+        raise UntrustedFile(path, "a pickled dict of NumPy arrays", str(exc), refetch) from exc
 
 
-def _unavailable(name: str, fetch_name: str, exc: Exception) -> DataUnavailable:
+def _unavailable(name: str, fetch_name: str, exc: DownloadError) -> DataUnavailable:
+    if exc.bad_cached is not None:
+        path, problem = exc.bad_cached
+        return UnusableData(path, f"{name}'s published archive {path.name}", problem,
+                            f"Delete it and run `course-lib data fetch {fetch_name}` (or copy a good file there).")
     return DataUnavailable(
-        f"{name} is not in the course cache and could not be downloaded. On a machine with network "
-        f"run `course-lib data fetch {fetch_name}` (then copy the cache folder {cache_dir(create=False)} here).\n{exc}"
+        f"{name} is not in the course cache and could not be downloaded ({not_cached_reason(exc)}). On a machine "
+        f"with network run `course-lib data fetch {fetch_name}` (then copy the cache folder "
+        f"{cache_dir(create=False)} here).\n{exc}"
     )
 
 
@@ -113,7 +121,8 @@ def load_cifar10(source: ArchiveSource | None = None, quiet: bool = False) -> tu
                f"folder to {cache_dir(create=False)}).")
     missing = [name for name in pinned if not (batches / name).is_file()]
     if missing:
-        raise UntrustedFile(f"{batches} is incomplete: {', '.join(missing)} missing. {refetch}")
+        raise UntrustedFile(batches, f"CIFAR-10's {len(pinned)} batch files", f"{', '.join(missing)} missing "
+                            "(the folder is incomplete)", refetch)
 
     def unpickle(name: str) -> dict:
         if name not in pinned:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from course_lib.data.errors import UnusableData
 from course_lib.data.cache import new_file_mode, offline_requested, shared_permissions
 
 CHUNK = 1 << 16
@@ -41,14 +42,30 @@ _network_failed = False
 
 
 class DownloadError(RuntimeError):
-    """No mirror delivered a complete file with the expected checksum."""
+    """No mirror delivered a complete file with the expected checksum.
+
+    ``bad_cached`` is (path, what is wrong) when a file was already in the cache but was not the
+    expected one: the loader then says so instead of blaming the network.
+    """
+
+    def __init__(self, message: str, bad_cached: tuple[Path, str] | None = None) -> None:
+        super().__init__(message)
+        self.bad_cached = bad_cached
+
+
+def not_cached_reason(exc: DownloadError) -> str:
+    """Why a download-backed file is not usable, in words for a loader's message."""
+    if exc.bad_cached is not None:
+        path, problem = exc.bad_cached
+        return f"{path} is in the cache but is not the published file ({problem})"
+    return "COURSE_OFFLINE is set" if offline_requested() else "its mirrors could not be reached"
 
 
 class UnsafeArchiveError(ValueError):
     """An archive member is a link or device, would land outside the target, or the archive is a bomb."""
 
 
-class UntrustedFile(ValueError):
+class UntrustedFile(UnusableData):
     """A file in the cache does not match the checksum it must have; it was not read."""
 
 
@@ -103,7 +120,8 @@ def download(
     """
     global _network_failed
     dest = Path(dest)
-    if verify(dest, md5, sha256, size) is None:
+    cached_problem = verify(dest, md5, sha256, size)
+    if cached_problem is None:
         return dest
     if md5 is None and sha256 is None:
         raise ValueError("download needs an md5 or sha256 checksum to verify the file")
@@ -112,12 +130,15 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(dest)
     errors: list[str] = []
+    if dest.exists():  # a file the user placed, or an earlier download, that is not the expected one
+        errors.append(f"{dest} is in the cache but is not the expected file ({cached_problem})")
     use_network = network_allowed()  # decided once per call: a dead mirror must not hide the next one
+    why_not = "COURSE_OFFLINE is set" if offline_requested() else "no server answered earlier in this process"
     remote_tried = unreachable = 0
     for url in urls:
         is_remote = not url.startswith("file:")
         if is_remote and not use_network:
-            errors.append(f"{url}: skipped (offline)")
+            errors.append(f"{url}: not tried ({why_not})")
             continue
         remote_tried += is_remote
         fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
@@ -157,7 +178,8 @@ def download(
             tmp.unlink(missing_ok=True)
     if remote_tried and unreachable == remote_tried:
         _network_failed = True  # no server answered: later loads in this process skip the network
-    raise DownloadError(f"could not download {dest.name}:\n  " + "\n  ".join(errors))
+    raise DownloadError(f"could not download {dest.name}:\n  " + "\n  ".join(errors),
+                        bad_cached=(dest, cached_problem) if dest.exists() else None)
 
 
 def remove_stale_parts(dest: Path, older_than: float = DEFAULT_DEADLINE + 60) -> None:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from course_lib.data.cache import cache_dir, offline_requested
-from course_lib.data.download import DownloadError, download
+from course_lib.data.cache import cache_dir
+from course_lib.data.download import DownloadError, download, not_cached_reason
+from course_lib.data.errors import DataUnavailable, UnusableData  # noqa: F401  (re-exported)
 from course_lib.data.idx import read_idx
 from course_lib.data.imageset import ImageSet, stratified_split
 
@@ -21,10 +22,6 @@ DIGITS = [str(d) for d in range(10)]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 FALLBACK_TEST_FRACTION = 0.2  # 4,000 train / 1,000 test images from the 5,000-image subset
-
-
-class DataUnavailable(RuntimeError):
-    """A data set is neither cached nor reachable, and has no offline stand-in."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +66,18 @@ def _to_imageset(images: np.ndarray, labels: np.ndarray, classes: list[str], nam
     return ImageSet(x.contiguous(), y, classes, name, source)
 
 
+def _unusable_or_unavailable(name: str, fetch_name: str, exc: DownloadError) -> DataUnavailable:
+    """UnusableData naming the bad file when one was in the cache; else DataUnavailable naming the fetch command."""
+    if exc.bad_cached is not None:
+        path, problem = exc.bad_cached
+        return UnusableData(path, f"{name}'s published file {path.name}", problem,
+                            f"Delete it and run `course-lib data fetch {fetch_name}` (or copy a good file there).")
+    return DataUnavailable(
+        f"{name} is not in the course cache and could not be downloaded ({not_cached_reason(exc)}). "
+        f"On a machine with network run `course-lib data fetch {fetch_name}` "
+        f"(and copy the cache folder {cache_dir(create=False)} here).\n{exc}")
+
+
 def load_idx_set(source: IdxSource, classes: list[str], label: str) -> tuple[ImageSet, ImageSet]:
     """Load (train, test) of an IDX data set from the cache, downloading it first if needed."""
     train_x, train_y, test_x, test_y = (read_idx(p) for p in fetch_idx(source))
@@ -100,11 +109,11 @@ def load_mnist(source: IdxSource | None = None, fallback: bool = True, quiet: bo
         train, test = load_idx_set(source, DIGITS, "MNIST")
     except DownloadError as exc:
         if not fallback:
-            raise DataUnavailable(f"MNIST is not cached and could not be downloaded.\n{exc}") from exc
+            raise _unusable_or_unavailable("MNIST", "mnist", exc) from exc
         train, test = mnist_fallback()
         if not quiet:
-            reason = "COURSE_OFFLINE is set" if offline_requested() else "its mirrors could not be reached"
-            print(f"MNIST: full set not cached and {reason}; using {train.source}: "
+            reason = not_cached_reason(exc)
+            print(f"MNIST: full set not usable ({reason}); using {train.source}: "
                   f"{len(train)} train / {len(test)} test images. {train.notes[-1][0].upper()}{train.notes[-1][1:]}.")
         return train, test
     if not quiet:
@@ -118,11 +127,7 @@ def load_fashion_mnist(source: IdxSource | None = None, quiet: bool = False) -> 
     try:
         train, test = load_idx_set(source, FASHION_CLASSES, "Fashion-MNIST")
     except DownloadError as exc:
-        raise DataUnavailable(
-            "Fashion-MNIST is not in the course cache and could not be downloaded. "
-            "On a machine with network run `course-lib data fetch fashion-mnist` "
-            f"(and copy the cache folder {cache_dir(create=False)} here).\n{exc}"
-        ) from exc
+        raise _unusable_or_unavailable("Fashion-MNIST", "fashion-mnist", exc) from exc
     if not quiet:
         print(f"Fashion-MNIST: {train.source}: {len(train)} train / {len(test)} test images.")
     return train, test

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.download import DownloadError, download
+from course_lib.data.download import DownloadError, download, verify
 from course_lib.data.imageset import ImageSet
-from course_lib.data.mnist import DataUnavailable
+from course_lib.data.errors import DataUnavailable, UnusableData
 
 FILENAME = "caltech101_silhouettes_28_split1.mat"
 URL = "https://people.cs.umass.edu/~marlin/data/" + FILENAME
@@ -88,6 +88,9 @@ def load_silhouettes(path: Path | str | None = None, sha256: str | None = SHA256
                      quiet: bool = False) -> tuple[ImageSet, ImageSet]:
     """Caltech 101 Silhouettes (train, test); train includes the validation split unless ``merge_val=False``."""
     target = Path(path) if path is not None else silhouettes_path()
+    if target.is_file() and sha256 is not None and (problem := verify(target, sha256=sha256)) is not None:
+        raise UnusableData(target, f"the published {URL.rsplit('/', 1)[-1]} (SHA-256 {sha256[:12]}...)", problem,
+                           "Delete it and download it again.")
     if not target.is_file():
         if sha256 is None:
             raise DataUnavailable(

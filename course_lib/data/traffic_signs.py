@@ -104,22 +104,43 @@ def gtsrb_annotations(root: Path | str, classes: Sequence[int] = GTSRB_CLASSES) 
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_gtsrb_image(row: pd.Series, size: int) -> np.ndarray:
+def _read_gtsrb_image(row: pd.Series, size: int) -> tuple[np.ndarray, bool]:
+    """The ROI of one GTSRB image, resized to ``size``; and whether the file was a resized copy.
+
+    GTSRB's CSV gives each image's Width and Height; copies shared on data sites are often resized
+    but keep the original CSV, so the ROI is scaled by the real size over the listed one (cropping
+    with the original box would run past the picture and pad it with black).
+    """
     path = Path(row["path"])
     try:
         with Image.open(path) as im:
+            w, h = im.size
+            listed_w, listed_h = int(row["Width"]), int(row["Height"])
+            sx, sy = w / listed_w, h / listed_h
             # GTSRB's ROI corners are inclusive pixel positions, so the crop box ends one past X2/Y2
-            box = (int(row["Roi.X1"]), int(row["Roi.Y1"]), int(row["Roi.X2"]) + 1, int(row["Roi.Y2"]) + 1)
+            box = (round(int(row["Roi.X1"]) * sx), round(int(row["Roi.Y1"]) * sy),
+                   round((int(row["Roi.X2"]) + 1) * sx), round((int(row["Roi.Y2"]) + 1) * sy))
+            box = (max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h))
+            if box[2] - box[0] < 2 or box[3] - box[1] < 2:
+                raise ValueError(f"GTSRB image {path} is {w}x{h}; its CSV lists {listed_w}x{listed_h} with ROI "
+                                 f"({row['Roi.X1']}, {row['Roi.Y1']})-({row['Roi.X2']}, {row['Roi.Y2']}), which "
+                                 "leaves less than 2 pixels: is the CSV from another copy of the data?")
             im = im.convert("RGB").crop(box).resize((size, size), Image.BILINEAR)
-            return np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+            return np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0, (w, h) != (listed_w, listed_h)
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"cannot read GTSRB image {path}: {exc}") from exc
 
 
 def _gtsrb_set(rows: pd.DataFrame, classes: Sequence[int], size: int, name: str, source: str) -> ImageSet:
-    x = torch.from_numpy(np.stack([_read_gtsrb_image(r, size) for _, r in rows.iterrows()]))
-    return ImageSet(x, torch.tensor(rows["label"].to_numpy(), dtype=torch.long), [str(c) for c in classes],
+    read = [_read_gtsrb_image(r, size) for _, r in rows.iterrows()]
+    x = torch.from_numpy(np.stack([image for image, _ in read]))
+    data = ImageSet(x, torch.tensor(rows["label"].to_numpy(), dtype=torch.long), [str(c) for c in classes],
                     name, source)
+    resized = sum(flag for _, flag in read)
+    if resized:
+        data.notes.append(f"{resized} of {len(read)} images are resized copies (their size differs from the CSV's "
+                          "Width/Height); their ROI boxes were scaled to match")
+    return data
 
 
 def load_gtsrb(root: Path | str, classes: Sequence[int] = GTSRB_CLASSES, size: int = SIZE,
@@ -341,7 +362,8 @@ def load_traffic_signs(folder: Path | str | None = None, size: int = SIZE, test_
             train, test = (data.subset(np.sort(tr), name="traffic signs train"),
                            data.subset(np.sort(te), name="traffic signs test"))
         if not quiet:
-            print(f"Traffic signs: {len(train)} training and {len(test)} test images ({train.source}).")
+            notes = "".join(f" Note: {n}." for n in dict.fromkeys(train.notes + test.notes))
+            print(f"Traffic signs: {len(train)} training and {len(test)} test images ({train.source}).{notes}")
         return train, test
     if not fallback:
         raise FileNotFoundError("no traffic signs in the course cache; " + HOW_TO_GET.format(folder=place))

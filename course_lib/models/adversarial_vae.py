@@ -672,10 +672,10 @@ def run_experiment(name: str, train: tuple[torch.Tensor, torch.Tensor], test: tu
                    alphas: Sequence[float] = ALPHAS, n_eval: int = 500, fid_features: nn.Module | None = None,
                    judge: nn.Module | None = None, seed: int = 0, progress: bool = True) -> Experiment:
     """Step 1 then step 2 for every (beta, gamma) cell on (train, test); all checkpointed in the cache."""
-    from course_lib.train import checkpoint_path
+    from course_lib.train import checkpoint_path, fingerprint
 
     (x, y), (xt, yt) = train, test
-    config = dict(data=name, n=len(x), latent=latent, width=width, hidden=hidden, classes=n_classes, seed=seed,
+    config = dict(data=name, content=fingerprint(x) + fingerprint(y), n=len(x), latent=latent, width=width, hidden=hidden, classes=n_classes, seed=seed,
                   channels=x.shape[1], size=x.shape[-1])
     model = AdversarialVAE.build(x.shape[1], latent, n_classes, width, hidden, cls_hidden=max(16, hidden // 2),
                                  dis_width=width, dis_hidden=hidden, size=x.shape[-1], seed=seed)
@@ -708,7 +708,7 @@ def run_baseline(experiment: Experiment, train_x: torch.Tensor, *, epochs: int, 
     from course_lib.train import checkpoint_path
 
     vae = PlainVAE(train_x.shape[1], experiment.latent, width, hidden, seed=seed)
-    path = checkpoint_path(f"plain-vae-{experiment.name}-kz{experiment.latent}", n=len(train_x), epochs=epochs,
+    path = checkpoint_path(f"plain-vae-{experiment.name}-kz{experiment.latent}", content=train_x, epochs=epochs,
                            width=width, hidden=hidden, batch=batch_size, seed=seed, size=train_x.shape[-1])
     history = train_vae(vae, train_x, epochs=epochs, batch_size=batch_size, seed=seed, checkpoint=path,
                         progress=progress)

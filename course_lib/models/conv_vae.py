@@ -249,14 +249,12 @@ def train_vae_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: int
         for k, (cls, x) in bar:
             bar.set_postfix_str(str(cls))
             check_unit_images(x, f"class {cls!r}")
-            fingerprint = round(float(x.double().sum()), 3)   # other data -> another checkpoint
             ckpt = checkpoint_path(f"{name}-{cls}", width=width, latent=latent, depth=depth, batch_size=batch_size,
-                                   lr=lr, seed=seed + k, shape=list(x.shape), data=fingerprint)
-            done = ckpt.exists() and not retrain
+                                   lr=lr, seed=seed + k, shape=list(x.shape), data=x)  # hashed by content
             runs[cls] = train_vae(x, epochs=per_class[cls], width=width, latent=latent, depth=depth, batch_size=batch_size,
                                   lr=lr, seed=seed + k, checkpoint=ckpt, retrain=retrain, progress=progress,
                                   desc=f"VAE {cls}")
-            if progress and done:
+            if progress and runs[cls].resumed_from:  # it came from the cache
                 print(loaded_message(cls, runs[cls].resumed_from, per_class[cls]))
     return runs
 

@@ -183,7 +183,6 @@ def _train_per_class(images: torch.Tensor, labels: torch.Tensor, classes: list[s
                      width: int, batch_size: int, lr: float, seed: int, name: str, retrain: bool,
                      progress: bool) -> dict[str, DCGANRun]:
     runs = {}
-    data_key = float(images.double().sum())  # a cheap fingerprint: other data -> another checkpoint
     bar = tqdm(list(enumerate(classes)), desc="classes", disable=not progress)
     for label, cls in bar:
         bar.set_postfix_str(cls)
@@ -191,12 +190,11 @@ def _train_per_class(images: torch.Tensor, labels: torch.Tensor, classes: list[s
         if len(x) < 2:
             raise ValueError(f"class {cls!r} has {len(x)} images; a GAN needs at least 2")
         ckpt = checkpoint_path(f"{name}-{cls}", latent=latent, width=width, batch_size=batch_size, lr=lr,
-                               seed=seed + label, shape=list(x.shape), data=round(data_key, 3))
-        done = ckpt.exists() and not retrain
+                               seed=seed + label, shape=list(x.shape), data=x)  # hashed by content
         runs[cls] = train_dcgan(x, epochs=epochs, latent=latent, width=width, batch_size=batch_size, lr=lr,
                                 seed=seed + label, checkpoint=ckpt, retrain=retrain, progress=progress,
                                 desc=f"DCGAN {cls}")
-        if progress and done:
+        if progress and runs[cls].resumed_from:  # it came from the cache
             print(loaded_message(cls, runs[cls].resumed_from, epochs))
     return runs
 

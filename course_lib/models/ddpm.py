@@ -236,16 +236,14 @@ def train_ddpm_per_class(images_by_class: Mapping[str, torch.Tensor], epochs: in
         for k, (cls, x) in bar:
             bar.set_postfix_str(str(cls))
             check_unit_images(x, f"class {cls!r}")
-            fingerprint = round(float(x.double().sum()), 3)
             ckpt = checkpoint_path(f"{name}-{cls}", channels=list(block_out_channels), layers=layers_per_block,
                                    attention=attention_down, batch_size=batch_size, lr=lr, warmup=warmup_steps,
-                                   epochs=per_class[cls], seed=seed + k, shape=list(x.shape), data=fingerprint)
-            done = ckpt.exists() and not retrain
+                                   epochs=per_class[cls], seed=seed + k, shape=list(x.shape), data=x)  # hashed by content
             runs[cls] = train_ddpm(x, epochs=per_class[cls], block_out_channels=block_out_channels,
                                    layers_per_block=layers_per_block, attention_down=attention_down,
                                    batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, seed=seed + k,
                                    checkpoint=ckpt, retrain=retrain, progress=progress, desc=f"DDPM {cls}")
-            if progress and done:
+            if progress and runs[cls].resumed_from:  # it came from the cache
                 print(loaded_message(cls, runs[cls].resumed_from, per_class[cls]))
     return runs
 

@@ -65,7 +65,7 @@ def train_lenet(train_set: "ImageSet", val_set: "ImageSet", *, epochs: int, augm
 
     seed_everything(seed)
     model = LeNet5(n_classes=len(train_set.classes))
-    path = checkpoint_path(name, n=len(train_set), data=train_set.name, epochs=epochs, augment=augment,
+    path = checkpoint_path(name, n=len(train_set), data=train_set.name, content=train_set, epochs=epochs, augment=augment,
                            lr=lr, batch=batch_size, seed=seed)
     history = fit(model, (train_set.x, train_set.y), val=(val_set.x, val_set.y), epochs=epochs, lr=lr,
                   batch_size=batch_size, seed=seed, augment=random_affine if augment else None,

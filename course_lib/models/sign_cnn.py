@@ -63,7 +63,7 @@ def train_sign_cnn(train_set: ImageSet, *, epochs: int, width: int = 16, lr: flo
     """A fresh :class:`SignCNN` trained on ``train_set`` (Adam, cross-entropy); cached, so a re-run loads it."""
     torch.manual_seed(seed)  # the same initial weights for every training set at a given seed
     model = SignCNN(n_classes=len(train_set.classes), width=width, channels=train_set.shape[0])
-    path = checkpoint_path(name, data=train_set.name, source=train_set.source, n=len(train_set), epochs=epochs,
+    path = checkpoint_path(name, data=train_set.name, content=train_set, n=len(train_set), epochs=epochs,
                            width=width, lr=lr, batch=batch_size, seed=seed)
     history = fit(model, (train_set.x, train_set.y), epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                   checkpoint=path, progress=progress)

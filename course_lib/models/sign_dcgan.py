@@ -277,15 +277,13 @@ def train_sign_dcgan_per_class(images_by_class: Mapping[str, torch.Tensor], epoc
             check_unit_images(x, f"class {cls!r}")
             if len(x) < 2:
                 raise ValueError(f"class {cls!r} has {len(x)} image(s); a DCGAN needs at least 2 (BatchNorm)")
-            fingerprint = round(float(x.double().sum()), 3)   # other data -> another checkpoint
             ckpt = checkpoint_path(f"{name}-{cls}", latent=latent, width=width, dropout=dropout,
                                    label_noise=label_noise, batch_size=batch_size, lr=lr, seed=seed + k,
-                                   shape=list(x.shape), data=fingerprint)
-            done = ckpt.exists() and not retrain
+                                   shape=list(x.shape), data=x)  # hashed by content
             runs[cls] = train_sign_dcgan(x, epochs=per_class[cls], latent=latent, width=width, dropout=dropout,
                                          label_noise=label_noise, batch_size=batch_size, lr=lr, seed=seed + k,
                                          checkpoint=ckpt, retrain=retrain, progress=progress, desc=f"DCGAN {cls}")
-            if progress and done:
+            if progress and runs[cls].resumed_from:  # it came from the cache
                 print(loaded_message(cls, runs[cls].resumed_from, per_class[cls]))
     return runs
 
