@@ -34,15 +34,25 @@ def _cmd_data_fetch(args: argparse.Namespace) -> int:
     from course_lib import data
     results = data.fetch(args.names or None)
     for name, outcome in results.items():
-        print(f"  {name:15s} {outcome}")
+        first, *rest = outcome.splitlines() or [""]
+        print(f"  {name:15s} {first}")
+        for line in rest:  # the whole cause, indented under its source
+            print(f"  {'':15s}   {line.strip()}")
     print(f"Cache folder: {data.cache_dir()}  (set COURSE_DATA to use another one)")
     return 0 if all(v == "ok" for v in results.values()) else 1
 
 
 def _cmd_data_list(args: argparse.Namespace) -> int:
     from course_lib import data
-    print(f"Cache folder: {data.cache_dir()}")
-    print(data.status().to_string(index=False))
+    print(f"Cache folder: {data.cache_dir()}  (each source is checked by its own loader, offline)")
+    for name in [*data.SOURCES, "course-digits"]:
+        row = data.status([name]).iloc[0]
+        print(f"  {row['name']:20s} {row['in cache']:10s} {row['size (MB)']:7.1f} MB  {row['folder']}")
+        for line in str(row["detail"]).splitlines():
+            if row["in cache"] != "missing":
+                print(f"  {'':20s}   {line.strip()}")
+        if row["in cache"] in ("missing", "partial", "unusable"):
+            print(f"  {'':20s}   used instead: {row['used when missing']}")
     return 0
 
 

@@ -5,13 +5,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pandas as pd
 
 from course_lib.data.archives import load_cifar10, load_omniglot
-from course_lib.data.cache import cache_dir, folder_size
+from course_lib.data.cache import OFFLINE_VAR, cache_dir, folder_size
 from course_lib.data.course_digits import (MNIST_LIKE, ZOOMED_IN, DigitPrep, drawn_digits_folder,
                                            load_course_digits, split_course_digits)
 from course_lib.data.download import DownloadError, download, safe_extract
@@ -20,7 +22,8 @@ from course_lib.data.hushem import load_hushem
 from course_lib.data.silhouettes import load_silhouettes
 from course_lib.data.traffic_signs import load_traffic_signs
 from course_lib.data.imageset import ImageSet, stratified_split
-from course_lib.data.mnist import DataUnavailable, load_fashion_mnist, load_mnist
+from course_lib.data.errors import DataUnavailable, UnusableData
+from course_lib.data.mnist import load_fashion_mnist, load_mnist
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ SOURCES: dict[str, Source] = {
 
 
 def fetch(names: list[str] | None = None) -> dict[str, str]:
-    """Fetch the named sources (all if none) into the cache; returns name -> 'ok' or the error."""
+    """Fetch the named sources (all if none) into the cache; returns name -> 'ok' or the whole error."""
     unknown = [n for n in names or [] if n not in SOURCES]
     if unknown:
         raise KeyError(f"unknown data set(s) {unknown}; known: {', '.join(SOURCES)}")
@@ -81,30 +84,82 @@ def fetch(names: list[str] | None = None) -> dict[str, str]:
             SOURCES[name].fetch()
             results[name] = "ok"
         except (DataUnavailable, DownloadError, OSError, ValueError) as exc:
-            results[name] = f"failed: {str(exc).splitlines()[0]}"
+            results[name] = f"failed: {exc}"
     return results
 
 
-def status() -> pd.DataFrame:
-    """What is in the cache: per source, whether the real data is there, its size, the fallback."""
+@dataclass(frozen=True)
+class Usability:
+    """What the loader would do with what is in the cache: ``state`` is usable, partial, unusable or missing."""
+
+    state: str
+    detail: str
+
+
+def _summary(result: object) -> str:
+    """A few words on what a loader returned (image sets with their sizes, or a file)."""
+    parts = result if isinstance(result, tuple) else (result,)
+    words = []
+    for part in parts:
+        if isinstance(part, ImageSet):
+            words.append(f"{part.name}: {len(part)} images, {len(part.classes)} classes")
+        elif part is not None:
+            words.append(str(part))
+    return "; ".join(words) or "loaded"
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """Run a loader without any network, so a check reports what is in the cache and nothing else."""
+    old = os.environ.get(OFFLINE_VAR)
+    os.environ[OFFLINE_VAR] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(OFFLINE_VAR, None)
+        else:
+            os.environ[OFFLINE_VAR] = old
+
+
+def check(source: Source) -> Usability:
+    """Run ``source``'s own loader offline on the cache and report the outcome: ``data list`` and the loaders never disagree."""
+    folder = cache_dir(source.cache_folder, create=False)
+    if folder_size(folder) == 0:
+        return Usability("missing", "nothing in the cache")
+    with _offline():
+        try:
+            result = source.fetch()
+        except UnusableData as exc:
+            return Usability("unusable", str(exc))
+        except (DataUnavailable, DownloadError) as exc:  # some files there, others would have to be downloaded
+            return Usability("partial", str(exc))
+        except Exception as exc:  # noqa: BLE001 - a loader's refusal, whatever its type, is reported in full
+            return Usability("unusable", f"{type(exc).__name__}: {exc}")
+    return Usability("usable", _summary(result))
+
+
+def status(sources: list[str] | None = None) -> pd.DataFrame:
+    """What is in the cache: per source, what its loader makes of it (usable / partial / unusable / missing), and the fallback."""
     rows = []
-    for s in SOURCES.values():
+    for s in [SOURCES[n] for n in sources if n in SOURCES] if sources else SOURCES.values():
         folder = cache_dir(s.cache_folder, create=False)
-        size = folder_size(folder)
-        rows.append({"name": s.name, "in cache": "real data" if size else "missing",
-                     "size (MB)": round(size / 1e6, 1),
+        verdict = check(s)
+        rows.append({"name": s.name, "in cache": verdict.state, "detail": verdict.detail,
+                     "size (MB)": round(folder_size(folder) / 1e6, 1),
                      "used when missing": s.fallback or "none: the notebook says how to fetch it",
                      "folder": str(folder)})
-    drawn = drawn_digits_folder()
-    n_drawn = sum(1 for _ in drawn.rglob("*.png"))
-    rows.append({"name": "course-digits", "in cache": f"{n_drawn} drawn digits",
-                 "size (MB)": round(folder_size(drawn) / 1e6, 1),
-                 "used when missing": "scikit-learn's 1,797 UCI digits (always there)", "folder": str(drawn)})
+    if not sources or "course-digits" in sources:
+        drawn = drawn_digits_folder()
+        n_drawn = sum(1 for _ in drawn.rglob("*.png"))
+        rows.append({"name": "course-digits", "in cache": f"{n_drawn} drawn digits", "detail": "",
+                     "size (MB)": round(folder_size(drawn) / 1e6, 1),
+                     "used when missing": "scikit-learn's 1,797 UCI digits (always there)", "folder": str(drawn)})
     return pd.DataFrame(rows)
 
 
 __all__ = [
-    "SOURCES", "Source", "fetch", "status", "ImageSet", "stratified_split", "DataUnavailable", "DownloadError",
+    "SOURCES", "Source", "Usability", "check", "fetch", "status", "UnusableData", "ImageSet", "stratified_split", "DataUnavailable", "DownloadError",
     "download", "safe_extract", "load_mnist", "load_fashion_mnist", "load_omniglot", "load_cifar10",
     "load_course_digits", "split_course_digits", "DigitPrep", "MNIST_LIKE", "ZOOMED_IN",
     "load_image_folder", "load_hushem", "load_silhouettes", "load_traffic_signs", "cache_dir",

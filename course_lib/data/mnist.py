@@ -53,10 +53,19 @@ def fashion_source() -> IdxSource:
 def fetch_idx(source: IdxSource, progress: bool = True) -> list:
     """Make sure the four IDX files of ``source`` are in the cache (downloading if needed)."""
     folder = cache_dir(source.name)
-    paths = []
+    paths, failures = [], []
     for filename, md5 in source.files:
         urls = [mirror.rstrip("/") + "/" + filename for mirror in source.mirrors]
-        paths.append(download(urls, folder / filename, md5=md5, progress=progress))
+        try:
+            paths.append(download(urls, folder / filename, md5=md5, progress=progress))
+        except DownloadError as exc:  # keep going: the message lists every file that is missing or wrong
+            failures.append(exc)
+    if failures:
+        present = [name for name, _ in source.files if (folder / name).is_file()]
+        bad = next((f.bad_cached for f in failures if f.bad_cached is not None), None)
+        raise DownloadError(f"{len(failures)} of {len(source.files)} files of {source.name} are not usable "
+                            f"(in the cache: {', '.join(present) or 'none'}):\n" + "\n".join(map(str, failures)),
+                            bad_cached=bad)
     return paths
 
 
@@ -71,7 +80,7 @@ def _unusable_or_unavailable(name: str, fetch_name: str, exc: DownloadError) -> 
     if exc.bad_cached is not None:
         path, problem = exc.bad_cached
         return UnusableData(path, f"{name}'s published file {path.name}", problem,
-                            f"Delete it and run `course-lib data fetch {fetch_name}` (or copy a good file there).")
+                            f"Delete it and run `course-lib data fetch {fetch_name}` (or copy a good file there).\n{exc}")
     return DataUnavailable(
         f"{name} is not in the course cache and could not be downloaded ({not_cached_reason(exc)}). "
         f"On a machine with network run `course-lib data fetch {fetch_name}` "
