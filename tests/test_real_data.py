@@ -58,3 +58,53 @@ def test_data_fetch_prints_the_whole_cause(cache, capsys):
     assert main(["data", "fetch", "fashion-mnist"]) == 1
     out = capsys.readouterr().out
     assert "fashion-mnist" in out and "not tried (COURSE_OFFLINE is set)" in out  # the cause, not only line one
+
+
+def _png(path, colour=(200, 10, 10), size=(32, 32), mode="RGB"):
+    from PIL import Image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, colour).save(path)
+
+
+def test_cifar10_as_class_folders_of_images(cache, capsys):
+    from course_lib.data.archives import CIFAR10_CLASSES, load_cifar10
+    for part, n in (("train", 2), ("test", 1)):
+        for k, cls in enumerate(CIFAR10_CLASSES):
+            for i in range(n):
+                _png(cache / "cifar10" / part / cls / f"{i}.png", (20 * k, 0, 0))
+    (cache / "cifar10" / "train" / "cat" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS litter
+    train, test = load_cifar10()
+    assert train.x.shape == (20, 3, 32, 32) and test.x.shape == (10, 3, 32, 32)
+    assert train.classes == list(CIFAR10_CLASSES)
+    k = CIFAR10_CLASSES.index("dog")
+    assert abs(float(train.x[train.y == k][:, 0].mean()) - 20 * k / 255) < 1e-3  # labels follow CIFAR's order
+    assert "class folders" in train.source and "class folders" in capsys.readouterr().out
+
+
+def test_cifar10_class_folders_with_other_names_say_what_is_expected(cache):
+    from course_lib.data.archives import load_cifar10
+    _png(cache / "cifar10" / "train" / "plane" / "0.png")
+    _png(cache / "cifar10" / "test" / "plane" / "0.png")
+    with pytest.raises(UnusableData, match="expected CIFAR-10's ten class folders .* found plane"):
+        load_cifar10(quiet=True)
+
+
+def test_omniglot_small_background_set_is_used_when_unpacked(cache):
+    from course_lib.data.archives import load_omniglot
+    for part in ("images_background_small1", "images_evaluation"):
+        for ch in ("character01", "character02"):
+            _png(cache / "omniglot" / part / "Latin" / ch / "0001_01.png", 255, (105, 105), "L")
+    background, evaluation = load_omniglot(quiet=True)
+    assert "images_background_small1" in background.source and len(background.classes) == 2
+    (cache / "omniglot" / "images_background_small1").rename(cache / "omniglot" / "elsewhere")
+    (cache / "omniglot" / "images_background_small2.zip").write_bytes(b"PK")
+    with pytest.raises(UnusableData, match="Unpack it into"):
+        load_omniglot(quiet=True)
+
+
+def test_omniglot_folder_without_pngs_is_unusable_data_not_a_raw_error(cache):
+    from course_lib.data.archives import load_omniglot
+    for part in ("images_background", "images_evaluation"):
+        (cache / "omniglot" / part / "Latin").mkdir(parents=True)
+    with pytest.raises(UnusableData, match="no PNG images"):
+        load_omniglot(quiet=True)

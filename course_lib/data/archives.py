@@ -22,6 +22,7 @@ from PIL import Image
 from course_lib.data.cache import cache_dir
 from course_lib.data.download import (DownloadError, UntrustedFile, cache_lock, download, not_cached_reason,
                                       remove_stale_parts, safe_extract)
+from course_lib.data.folders import load_image_folder
 from course_lib.data.imageset import ImageSet
 from course_lib.data.errors import DataUnavailable, UnusableData
 
@@ -106,8 +107,36 @@ def _unavailable(name: str, fetch_name: str, exc: DownloadError) -> DataUnavaila
     )
 
 
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def cifar10_folders(root: Path) -> tuple[Path, Path] | None:
+    """``root/train`` and ``root/test`` when they hold CIFAR-10 as class folders (the ImageFolder layout), else None."""
+    train, test = root / "train", root / "test"
+    if not (train.is_dir() and test.is_dir()):
+        return None
+    for part in (train, test):
+        found = sorted(d.name for d in part.iterdir() if d.is_dir() and not d.name.startswith("."))
+        if found != sorted(CIFAR10_CLASSES):
+            raise UnusableData(part, f"CIFAR-10's ten class folders ({', '.join(CIFAR10_CLASSES)})",
+                               f"{', '.join(found) or 'no folders'}",
+                               "Rename the folders, or use the python archive (`course-lib data fetch cifar10`).")
+    return train, test
+
+
 def load_cifar10(source: ArchiveSource | None = None, quiet: bool = False) -> tuple[ImageSet, ImageSet]:
-    """CIFAR-10 (train, test) as 3x32x32 images in [0, 1]."""
+    """CIFAR-10 (train, test) as 3x32x32 images in [0, 1]: the published python archive, or ``train/`` and
+    ``test/`` class folders of PNG/JPEG images (a layout many copies use) in the cache's ``cifar10`` folder."""
+    folders = cifar10_folders(cache_dir("cifar10"))
+    if folders is not None:
+        sets = [load_image_folder(part, 32, mode="RGB", name=f"CIFAR-10 {part.name}", classes=list(CIFAR10_CLASSES))
+                for part in folders]
+        for part, where in zip(sets, folders):
+            part.source = f"CIFAR-10 as class folders of images ({where}), read at 32x32 RGB"
+        if not quiet:
+            print(f"CIFAR-10: {len(sets[0])} train / {len(sets[1])} test images from class folders under "
+                  f"{folders[0].parent}")
+        return sets[0], sets[1]
     source = source or cifar10_source()
     try:
         folder = fetch_archive(source)
@@ -145,24 +174,51 @@ def load_cifar10(source: ArchiveSource | None = None, quiet: bool = False) -> tu
     return train, test
 
 
+SMALL_BACKGROUND = ("images_background_small1", "images_background_small2")
+
+
+def _omniglot_folder(source: ArchiveSource) -> Path:
+    """The extracted folder of one Omniglot archive; for the background set, an unpacked small set stands in."""
+    root = cache_dir(source.name)
+    stem = source.filename.split(".")[0]
+    if stem == "images_background" and not (root / stem).is_dir():
+        for small in SMALL_BACKGROUND:
+            if (root / small).is_dir():
+                return root / small
+            if (root / f"{small}.zip").is_file():
+                raise UnusableData(root / f"{small}.zip", f"the unpacked folder {small}/ (no checksum is "
+                                   "published for the small sets, so the course does not extract them itself)",
+                                   "only the zip", f"Unpack it into {root / small} (or fetch the full set with "
+                                   "`course-lib data fetch omniglot`).")
+    return fetch_archive(source)
+
+
 def load_omniglot(size: int = 28, sources: list[ArchiveSource] | None = None, quiet: bool = False) -> tuple[ImageSet, ImageSet]:
     """Omniglot (background, evaluation) resized to ``size`` px, ink bright on dark; classes = alphabet/character."""
     sources = sources or omniglot_sources()
     try:
-        folders = [fetch_archive(s) for s in sources]
+        folders = [_omniglot_folder(s) for s in sources]
     except DownloadError as exc:
         raise _unavailable("Omniglot", "omniglot", exc) from exc
     parts = []
     for folder in folders:
-        pngs = sorted(folder.rglob("*.png"))
+        pngs = sorted(p for p in folder.rglob("*.png")
+                      if not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(folder).parts))
         if not pngs:
-            raise ValueError(f"no PNG images found under {folder}")
+            raise UnusableData(folder, "Omniglot's alphabet/character/*.png images", "no PNG images",
+                               f"Delete {folder} and run `course-lib data fetch omniglot`.")
         names = sorted({f"{p.parent.parent.name}/{p.parent.name}" for p in pngs})
         index = {n: i for i, n in enumerate(names)}
-        images = np.stack([
-            1.0 - np.asarray(Image.open(p).convert("L").resize((size, size), Image.BILINEAR), np.float32) / 255.0
-            for p in pngs
-        ])
+
+        def read(path: Path) -> np.ndarray:
+            try:
+                with Image.open(path) as im:
+                    return 1.0 - np.asarray(im.convert("L").resize((size, size), Image.BILINEAR), np.float32) / 255.0
+            except (OSError, ValueError) as exc:
+                raise UnusableData(path, "a PNG image", f"a file PIL cannot read ({exc})",
+                                   "Delete it, or fetch Omniglot again.") from exc
+
+        images = np.stack([read(p) for p in pngs])
         labels = torch.tensor([index[f"{p.parent.parent.name}/{p.parent.name}"] for p in pngs])
         parts.append(ImageSet(torch.from_numpy(images).unsqueeze(1), labels, names,
                               f"Omniglot {folder.name}", f"Omniglot ({folder})"))
