@@ -1,0 +1,131 @@
+"""Inputs that used to exhaust memory or give silent, degenerate results (issue 20, items 7 and 8)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from course_lib import images
+from course_lib.images import MAX_PIXELS, ImageError, load_rgb
+from course_lib.style import MIN_OUTPUT_SIDE, StyleBackend
+
+
+# ---- item 7: huge pictures are shrunk while decoding, and refused above a stated limit ---------------
+
+def _gradient(h: int, w: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // w, y * 255 // h, (x + y) * 255 // (w + h)], axis=2).astype(np.uint8)
+
+
+def _peak_traced(fn) -> tuple[object, int]:
+    """Run ``fn``; return its result and the peak of memory traced by tracemalloc (NumPy arrays included)."""
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_large_files_never_become_full_size_float_arrays(tmp_path, fmt, capsys):
+    h, w = 1500, 2400
+    path = tmp_path / f"big.{fmt.lower()}"
+    Image.fromarray(_gradient(h, w)).save(path, format=fmt)
+    full_float = h * w * 3 * 4  # what converting before shrinking allocates (float32 RGB)
+    out, peak = _peak_traced(lambda: load_rgb(path, max_side=200))
+    assert out.shape == (125, 200, 3) and out.dtype == np.float32
+    assert peak < full_float / 10, f"peak {peak:,} bytes: the full picture was converted to floats"
+    # the shrunk picture still looks like the original (a smooth gradient)
+    expected = _gradient(h, w)[::12, ::12][:125, :200] / 255
+    assert np.abs(out - expected).mean() < 0.02
+    assert "2400x1500 pixels; shrunk to 200x125" in capsys.readouterr().out
+
+
+def test_jpeg_is_decoded_at_a_reduced_scale(tmp_path, monkeypatch):
+    path = tmp_path / "big.jpg"
+    Image.fromarray(_gradient(1600, 2400)).save(path, quality=90)
+    seen: list[tuple[int, int]] = []
+    shrink = images._shrink_pil
+    monkeypatch.setattr(images, "_shrink_pil", lambda img, side: (seen.append(img.size), shrink(img, side))[1])
+    load_rgb(path, max_side=200, quiet=True)
+    assert seen == [(300, 200)]  # the decoder's 1/8 scale: the full 2400x1600 was never decoded
+
+
+def test_16_bit_and_transparent_files_keep_their_values_when_shrunk(tmp_path):
+    deep = np.tile(np.linspace(0, 65535, 1600), (1000, 1)).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(deep).save(path)
+    out, peak = _peak_traced(lambda: load_rgb(path, max_side=160, quiet=True))
+    assert out.shape == (100, 160, 3) and peak < deep.size * 8 / 10  # no full-size float64 copy
+    assert out[0, 0, 0] < 0.01 and out[0, -1, 0] > 0.99 and 0.45 < out[0, 80, 0] < 0.55  # scaled by 65535
+    rgba = np.zeros((800, 800, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[:, :400, 3] = 255  # left half opaque red, right half transparent (black underneath)
+    path = tmp_path / "alpha.png"
+    Image.fromarray(rgba).save(path)
+    out = load_rgb(path, max_side=80, quiet=True)
+    assert np.allclose(out[5, 5], [1, 0, 0], atol=0.01) and np.allclose(out[5, 75], [1, 1, 1], atol=0.01)
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose header claims ``width`` x ``height`` RGB pixels, with one tiny (wrong) data chunk."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+            + chunk(b"IEND", b""))
+
+
+def test_pictures_over_the_pixel_limit_are_refused_before_decoding(tmp_path):
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_claiming(12000, 12000))  # 144 megapixels, the size of the issue's example
+    with pytest.raises(ImageError, match=r"is 12000x12000 pixels \(144 megapixels\); the limit is 80,000,000 "
+                                         r"pixels .*Shrink it first"):
+        load_rgb(path)
+    with pytest.raises(ImageError, match=r"has 200,000,000 pixels; the limit is 80,000,000"):
+        load_rgb(_png_claiming(20000, 10000))  # beyond Pillow's own bomb limit: the same kind of message
+    assert MAX_PIXELS == 80_000_000
+
+
+def test_the_pixel_limit_applies_to_arrays_and_pil_images(monkeypatch):
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)
+    for picture in (np.zeros((100, 200, 3), np.uint8), Image.new("RGB", (200, 100))):
+        with pytest.raises(ImageError, match=r"200x100 pixels .*the limit is 10,000 pixels"):
+            load_rgb(picture)
+    assert load_rgb(np.zeros((99, 100, 3), np.uint8)).shape == (99, 100, 3)
+
+
+def test_exif_rotated_photos_are_reported_and_shrunk_as_shown(tmp_path, capsys):
+    exif = Image.Exif()
+    exif[images.ORIENTATION_TAG] = 6  # stored lying on its side
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(_gradient(300, 900)).save(path, exif=exif)
+    out = load_rgb(path, max_side=90)
+    assert out.shape == (90, 30, 3) and "is 300x900 pixels; shrunk to 30x90" in capsys.readouterr().out
+
+
+# ---- item 8: very thin content pictures ---------------------------------------------------------
+
+def test_very_elongated_pictures_are_refused_with_the_limit():
+    with pytest.raises(ImageError, match=r"4000x40 pixels: its longer side is 100 times its shorter, and the "
+                                         r"limit is 8 times \(so at least 500 pixels on the shorter side"):
+        load_rgb(np.zeros((40, 4000, 3), np.uint8))
+    with pytest.raises(ImageError, match="limit is 8 times"):
+        StyleBackend.prepare_content(np.zeros((40, 4000, 3), np.uint8), 128)  # the issue's 1x128 output
+    assert load_rgb(np.zeros((40, 320, 3), np.uint8)).shape == (40, 320, 3)  # 8:1 is still allowed
+
+
+def test_a_content_picture_too_thin_for_the_output_size_names_a_size_that_works():
+    content = np.zeros((40, 300, 3), np.uint8)  # 7.5:1, allowed as a picture
+    with pytest.raises(ImageError, match=rf"at size 64 .* come out 64x9 pixels; the shorter side needs at "
+                                         rf"least {MIN_OUTPUT_SIDE} pixels: choose a size of at least 114"):
+        StyleBackend.prepare_content(content, 64)
+    assert StyleBackend.prepare_content(content, 120).shape == (16, 120, 3)
