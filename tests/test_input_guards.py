@@ -129,3 +129,117 @@ def test_a_content_picture_too_thin_for_the_output_size_names_a_size_that_works(
                                          rf"least {MIN_OUTPUT_SIDE} pixels: choose a size of at least 114"):
         StyleBackend.prepare_content(content, 64)
     assert StyleBackend.prepare_content(content, 120).shape == (16, 120, 3)
+
+
+# ---- item 8: class folders: duplicate numbers, non-ASCII digits, hidden and system files -------------
+
+def _picture(path: Path, colour: tuple[int, int, int] = (200, 30, 30)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (20, 16), colour).save(path)
+    return path
+
+
+def _litter(folder: Path) -> None:
+    """What a Mac, Windows or a zip tool leaves beside pictures: none of it is a picture."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "._img0.png").write_bytes(b"\x00\x05\x16\x07AppleDouble resource fork, not a PNG")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0 thumbnail cache")
+    (folder / ".hidden.jpg").write_bytes(b"not a jpeg")
+
+
+def _traffic_sign_folders(root: Path) -> Path:
+    from course_lib.data.traffic_signs import CLASSES
+    for k, c in enumerate(CLASSES):
+        for i in range(2):
+            _picture(root / str(c) / f"img{i}.png", (20 * k, 100, 200))
+    return root
+
+
+def test_two_folders_for_one_class_number_are_refused_naming_both(tmp_path):
+    from course_lib.data import traffic_signs as ts
+    from course_lib.data.folders import load_image_folder
+    root = _traffic_sign_folders(tmp_path / "signs")
+    _picture(root / "012" / "other.png")  # beside 12/: the same class number
+    message = r"class folders '012' and '12' in .*signs both name class 12; keep one of them"
+    for load in (lambda: ts.load_class_folders(root), lambda: ts.load_traffic_signs(root, quiet=True),
+                 lambda: load_image_folder(root, 8)):
+        with pytest.raises(ValueError, match=message):
+            load()
+
+
+def test_class_folders_named_with_non_ascii_digits_get_a_clear_message(tmp_path):
+    from course_lib.data import traffic_signs as ts
+    from course_lib.data.folders import class_number, load_image_folder
+    assert "²".isdigit()  # why a plain isdigit() check let it through to int()
+    root = _traffic_sign_folders(tmp_path / "signs")
+    _picture(root / "²" / "a.png")
+    message = r"folder name '²' is made of non-ASCII digit characters; name numbered class folders with the digits 0-9"
+    for load in (lambda: ts.load_class_folders(root), lambda: load_image_folder(root, 8)):
+        with pytest.raises(ValueError, match=message):
+            load()
+    with pytest.raises(ValueError, match="non-ASCII"):
+        class_number("١٢")  # Arabic-Indic twelve: int() would read it, but it is no folder number
+    assert (class_number("00012"), class_number("Normal"), class_number("")) == (12, None, None)
+
+
+def test_hidden_and_system_files_are_skipped_by_the_folder_loaders(tmp_path):
+    from course_lib.data import traffic_signs as ts
+    from course_lib.data.folders import load_image_folder
+    root = tmp_path / "plain"
+    for cls in ("a", "b"):
+        _picture(root / cls / "img0.png")
+        _litter(root / cls)
+    _picture(root / "__MACOSX" / "a" / "img0.png")  # a zip made on a Mac: not a class
+    _litter(root / ".Trashes" / "x")
+    data = load_image_folder(root, 8)
+    assert data.classes == ["a", "b"] and len(data) == 2
+    # a Mac zip of the traffic signs: __MACOSX/signs/12/._img0.png sorts before signs/ and must not be taken
+    zipped = tmp_path / "unzipped"
+    _traffic_sign_folders(zipped / "signs")
+    from course_lib.data.traffic_signs import CLASSES
+    for c in CLASSES:
+        _litter(zipped / "signs" / str(c))
+        _litter(zipped / "__MACOSX" / "signs" / str(c))
+    train, test = ts.load_traffic_signs(zipped, quiet=True)
+    assert len(train) + len(test) == 2 * len(CLASSES) and "unzipped/signs" in train.source
+
+
+def test_hushem_skips_hidden_folders_and_files(tmp_path):
+    from course_lib.data.hushem import find_hushem_root, load_hushem_folder
+    root = tmp_path / "download"
+    for c in ("01_Normal", "02_Tapered", "03_Pyriform", "04_Amorphous"):
+        _picture(root / "HuSHeM" / c / "image_00.BMP")
+        _litter(root / "HuSHeM" / c)
+        _litter(root / "__MACOSX" / "HuSHeM" / c)
+    assert find_hushem_root(root) == root / "HuSHeM"
+    assert len(load_hushem_folder(root)) == 4
+
+
+def test_students_drawn_digits_load_beside_macos_leftovers(tmp_path, cache):
+    from course_lib.data import status
+    from course_lib.data.course_digits import drawn_digits_folder, load_course_digits, save_drawn_digit
+    canvas = np.zeros((200, 200, 4), np.uint8)
+    canvas[40:160, 90:110, 3] = 255
+    save_drawn_digit(canvas, 1)
+    _litter(drawn_digits_folder() / "1")
+    _litter(drawn_digits_folder())
+    digits = load_course_digits(quiet=True)  # what notebook 02 calls
+    assert len(digits) == 1797 + 1 and "1 drawn by students" in digits.source
+    table = status()
+    assert table.loc[table.name == "course-digits", "in cache"].item() == "1 drawn digits"
+
+
+def test_an_unreadable_real_image_gets_one_message_with_its_path(tmp_path):
+    from course_lib.data.course_digits import load_drawn_digits
+    from course_lib.data.folders import load_image_folder
+    _picture(tmp_path / "set" / "a" / "good.png")
+    (tmp_path / "set" / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    with pytest.raises(ValueError, match=r"cannot read image .*set/a/broken.png: .*replace or delete") as info:
+        load_image_folder(tmp_path / "set", 8)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # one message, not two tracebacks
+    (tmp_path / "drawn" / "3").mkdir(parents=True)
+    (tmp_path / "drawn" / "3" / "x.png").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"cannot read drawn digit .*drawn/3/x.png") as info:
+        load_drawn_digits(tmp_path / "drawn")
+    assert info.value.__suppress_context__
