@@ -243,3 +243,22 @@ def test_an_unreadable_real_image_gets_one_message_with_its_path(tmp_path):
     with pytest.raises(ValueError, match=r"cannot read drawn digit .*drawn/3/x.png") as info:
         load_drawn_digits(tmp_path / "drawn")
     assert info.value.__suppress_context__
+
+
+# ---- item 8: a running-away NumPy autoencoder stops with TrainingDiverged ----------------------------
+
+def test_numpy_training_stops_when_the_energy_explodes():
+    from course_lib.data.bioprocess import make_process_dataset, split_and_scale
+    from course_lib.models.numpy_autoencoder import EXPLODED_FACTOR, NumpyAutoencoder, energy, train_numpy
+    from course_lib.train import TrainingDiverged
+    splits = split_and_scale(make_process_dataset(1, n_samples=60), seed=0)
+    model = NumpyAutoencoder.create(7, seed=0)
+    start = max(energy(model(splits.train), splits.train), energy(np.zeros_like(splits.train), splits.train))
+    with pytest.raises(TrainingDiverged, match=r"the energy exploded to \S+ \(over 1000 times its start, "
+                                               r"0.913\) in epoch (\d+) of 10; lower the learning rate "
+                                               r"\(now 1000.0\), e.g. to 100") as info:
+        train_numpy(model, splits.train, epochs=10, lr=1e3)
+    exploded = float(str(info.value).split("exploded to ")[1].split(" ")[0])
+    assert np.isfinite(exploded) and exploded > EXPLODED_FACTOR * start  # finite: caught before infinity
+    sane = train_numpy(NumpyAutoencoder.create(7, seed=0), splits.train, epochs=10, lr=0.5)  # a good rate runs on
+    assert len(sane.train_energy) == 10 and sane.train_energy[-1] < start
