@@ -246,5 +246,5 @@ def show_video(path: str | os.PathLike, width: int = 480):
                 f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>')
 
 
-__all__ = ["Clip", "VideoError", "TruncatedVideoWarning", "read_video", "write_mp4", "write_gif", "make_clip", "flicker", "smooth_frames",
-           "stylize_clip", "side_by_side", "show_video"]
+__all__ = ["Clip", "VideoError", "TruncatedVideoWarning", "read_video", "write_mp4", "write_gif", "make_clip",
+           "flicker", "smooth_frames", "stylize_clip", "side_by_side", "show_video"]

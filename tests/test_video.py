@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from course_lib.style import OnnxBackend, generated_style
-from course_lib.video import (Clip, TruncatedVideoWarning, VideoError, flicker, make_clip, read_video, side_by_side, smooth_frames,
-                              stylize_clip, write_gif, write_mp4)
+from course_lib.video import (Clip, TruncatedVideoWarning, VideoError, flicker, make_clip, read_video, side_by_side,
+                              smooth_frames, stylize_clip, write_gif, write_mp4)
 
 
 @pytest.fixture(scope="module")
