@@ -13,7 +13,10 @@ pastel hues whatever the style.
 from __future__ import annotations
 
 import io
+import math
 import os
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +24,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MIN_SIDE = 32      # the style networks downsample by 8-16: smaller pictures have nothing left to style
 MAX_SIDE = 2048    # larger pictures are shrunk (with a note) before anything else happens
+# Ours: pictures above 80 megapixels are refused. Phone cameras write 12-50 MP by default; above
+# this, even the cheapest full decode (8-bit RGBA, 4 bytes a pixel) needs over 300 MB before any
+# shrinking, and Pillow itself starts warning about decompression bombs at about 89 MP.
+MAX_PIXELS = 80_000_000
+# Ours: the longer side may be at most 8 times the shorter. At the usual output size (256 px on the
+# longer side) the shorter side then keeps at least MIN_SIDE (32) pixels, the least the style
+# networks can work with; a 4000x40 strip would otherwise come out as a 256x3 sliver.
+MAX_ASPECT = 8.0
+ORIENTATION_TAG = 0x0112  # EXIF "Orientation"; values 5 to 8 mean the picture is stored turned by 90 degrees
 
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 
@@ -37,19 +49,75 @@ def _describe(source: object) -> str:
     return f"the {type(source).__name__}"
 
 
-def _open(source: str | os.PathLike | bytes) -> Image.Image:
+def _check_geometry(what: str, width: int, height: int, min_side: int, max_aspect: float | None) -> None:
+    """Refuse a picture by its size alone (before decoding): too many pixels, too small, or too elongated."""
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{what} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels); the limit is "
+                         f"{MAX_PIXELS:,} pixels ({MAX_PIXELS / 1e6:.0f} megapixels). Shrink it first, e.g. to "
+                         f"{MAX_SIDE} pixels on its longer side in any photo editor.")
+    if min(width, height) < min_side:
+        raise ImageError(f"{what} is {width}x{height} pixels; both sides need at least {min_side} pixels")
+    if max_aspect is not None and max(width, height) > max_aspect * min(width, height):
+        raise ImageError(f"{what} is {width}x{height} pixels: its longer side is "
+                         f"{max(width, height) / min(width, height):.0f} times its shorter, and the limit is "
+                         f"{max_aspect:g} times (so at least {math.ceil(max(width, height) / max_aspect)} pixels "
+                         f"on the shorter side here). Crop it to a less elongated part.")
+
+
+def _open(source: str | os.PathLike | bytes, max_side: int, min_side: int,
+          max_aspect: float | None) -> tuple[Image.Image, tuple[int, int]]:
+    """Open and check a picture file, decode it already shrunk where the format allows; (image, size as shown)."""
     what = _describe(source)
     try:
-        img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
-        img.load()  # decode now, so a truncated file fails here and not later
+        with warnings.catch_warnings():  # our own limit (MAX_PIXELS) is lower than Pillow's warning level
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except FileNotFoundError:
         raise ImageError(f"image file not found: {source}") from None
     except Image.DecompressionBombError as exc:
-        raise ImageError(f"{what} is too large to open safely ({exc}); shrink it below about 90 megapixels") from None
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        count = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow opens"
+        raise ImageError(f"{what} has {count}; the limit is {MAX_PIXELS:,} pixels ({MAX_PIXELS / 1e6:.0f} "
+                         f"megapixels). Shrink it first, e.g. to {MAX_SIDE} pixels on its longer side.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{what} is not a readable image (expected a PNG, JPEG, BMP, GIF, TIFF or WebP file): "
                          f"{exc}") from None
-    return ImageOps.exif_transpose(img)  # phone photos store their rotation in EXIF
+    try:
+        width, height = img.size
+        _check_geometry(what, width, height, min_side, max_aspect)  # from the header, before decoding
+        if max(width, height) > max_side:
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale for almost nothing; other formats ignore this
+            scale = max_side / max(width, height)
+            img.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
+        try:
+            img.load()  # decode now, so a truncated file fails here and not later
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageError(f"{what} is not a readable image (expected a PNG, JPEG, BMP, GIF, TIFF or WebP "
+                             f"file): {exc}") from None
+        if img.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8):  # stored turned by 90 degrees
+            width, height = height, width
+        return ImageOps.exif_transpose(img), (width, height)  # phone photos store their rotation in EXIF
+    except BaseException:
+        img.close()
+        raise
+
+
+def _shrink_pil(img: Image.Image, max_side: int) -> Image.Image:
+    """Shrink a PIL picture so its longer side is ``max_side``, in its own pixel type (no float copy at full size)."""
+    w, h = img.size
+    if max(w, h) <= max_side:
+        return img
+    if img.mode == "1":
+        img = img.convert("L")
+    elif img.mode in ("P", "PA"):  # palette indices cannot be averaged: go to real colours first
+        img = img.convert("RGBA" if img.mode == "PA" or "transparency" in img.info else "RGB")
+    scale = max_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if img.mode.startswith("I;16"):  # Pillow cannot reduce 16-bit pictures: do it in 32-bit, then back
+        return img.convert("I").resize(size, Image.LANCZOS, reducing_gap=3.0).convert("I;16")
+    # reduce by whole factors first (cheap box averaging), then Lanczos over the last factor of 3 or less;
+    # Pillow resizes RGBA and LA premultiplied, so transparent pixels do not bleed colour
+    return img.resize(size, Image.LANCZOS, reducing_gap=3.0)
 
 
 def _pil_to_float(img: Image.Image) -> np.ndarray:
@@ -68,14 +136,19 @@ def _pil_to_float(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def _array_to_float(arr: np.ndarray) -> np.ndarray:
-    """A NumPy picture (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) of any common dtype -> RGB floats."""
+def _check_array_shape(arr: np.ndarray) -> None:
+    """Refuse arrays that are not (H, W) or (H, W, 1, 3 or 4 channels)."""
     if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
         raise ImageError(f"got an array of shape {arr.shape}, which looks channels-first; "
                          "expected (height, width) or (height, width, 1, 3 or 4 channels)")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
         raise ImageError(f"got an array of shape {arr.shape}; expected (height, width) or "
                          "(height, width, channels) with 1, 3 or 4 channels")
+
+
+def _array_to_float(arr: np.ndarray) -> np.ndarray:
+    """A NumPy picture (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) of any common dtype -> RGB floats."""
+    _check_array_shape(arr)
     if arr.dtype == bool:
         out = arr.astype(np.float32)
     elif arr.dtype == np.uint8:
@@ -103,29 +176,35 @@ def _array_to_float(arr: np.ndarray) -> np.ndarray:
 
 
 def load_rgb(source: ImageInput, *, max_side: int = MAX_SIDE, min_side: int = MIN_SIDE,
-             quiet: bool = False) -> np.ndarray:
+             max_aspect: float | None = MAX_ASPECT, quiet: bool = False) -> np.ndarray:
     """Read a path, file bytes, PIL image or array as RGB floats in [0, 1], shape (H, W, 3).
 
-    Grayscale, palette, alpha (laid over white) and 16-bit pictures are converted; pictures with a
-    side under ``min_side`` are refused; pictures with a side over ``max_side`` are shrunk with a note.
+    Grayscale, palette, alpha (laid over white) and 16-bit pictures are converted. Pictures with a
+    side under ``min_side``, more than :data:`MAX_PIXELS` pixels or a longer side over ``max_aspect``
+    times the shorter are refused; pictures with a side over ``max_side`` are shrunk with a note,
+    files and PIL images while still in their own pixel type (JPEGs already while decoding).
     """
     if isinstance(source, np.ndarray):
+        _check_array_shape(source)
+        _check_geometry(_describe(source), source.shape[1], source.shape[0], min_side, max_aspect)
         arr = _array_to_float(source)
-    elif isinstance(source, Image.Image):
-        arr = _pil_to_float(ImageOps.exif_transpose(source))
-    elif isinstance(source, (str, os.PathLike, bytes)):
-        arr = _pil_to_float(_open(source))
+        h, w = arr.shape[:2]
+        if max(h, w) > max_side:
+            arr = resize(arr, max_side)
+    elif isinstance(source, (Image.Image, str, os.PathLike, bytes)):
+        if isinstance(source, Image.Image):
+            img = ImageOps.exif_transpose(source)
+            w, h = img.size
+            _check_geometry(_describe(source), w, h, min_side, max_aspect)
+        else:
+            img, (w, h) = _open(source, max_side, min_side, max_aspect)
+        arr = _pil_to_float(_shrink_pil(img, max_side))
     else:
         raise ImageError(f"cannot read a picture from a {type(source).__name__}; expected a file path, "
                          "file bytes, a PIL image or a NumPy array")
-    h, w = arr.shape[:2]
-    if min(h, w) < min_side:
-        raise ImageError(f"{_describe(source)} is {w}x{h} pixels; both sides need at least {min_side} pixels")
-    if max(h, w) > max_side:
-        arr = resize(arr, max_side)
-        if not quiet:
-            print(f"Note: {_describe(source)} is {w}x{h} pixels; shrunk to {arr.shape[1]}x{arr.shape[0]} "
-                  f"(longer side {max_side}) to keep memory and time reasonable.")
+    if max(h, w) > max_side and not quiet:
+        print(f"Note: {_describe(source)} is {w}x{h} pixels; shrunk to {arr.shape[1]}x{arr.shape[0]} "
+              f"(longer side {max_side}) to keep memory and time reasonable.")
     return arr
 
 
@@ -230,4 +309,4 @@ def hue_shift(content: np.ndarray, style: np.ndarray, output: np.ndarray, bins: 
 
 
 __all__ = ["ImageError", "load_rgb", "resize", "resize_to", "center_square", "to_uint8", "png_bytes", "hsv", "colour_stats",
-           "hue_histogram", "histogram_overlap", "hue_shift", "MIN_SIDE", "MAX_SIDE"]
+           "hue_histogram", "histogram_overlap", "hue_shift", "MIN_SIDE", "MAX_SIDE", "MAX_PIXELS", "MAX_ASPECT"]

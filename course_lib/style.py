@@ -36,6 +36,7 @@ crashes the process, and the guard makes any later triton import a clean ImportE
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 import urllib.error
@@ -57,6 +58,9 @@ HUB_HANDLE = "https://www.kaggle.com/models/google/arbitrary-image-stylization-v
 LEGACY_HUB_HANDLE = "https://tfhub.dev/google/magenta/arbitrary-image-stylization-v1-256/2"  # as the document wrote it
 STYLE_SIDE = 256   # both style predictors were trained on 256 x 256 style pictures
 MIN_SIZE = 32
+# Ours: an output narrower than this is a sliver, not a picture (both networks downsample it at
+# least 4 times, leaving 4 cells or fewer across); refused with the size that would work.
+MIN_OUTPUT_SIDE = 16
 
 
 class BackendUnavailable(RuntimeError):
@@ -122,8 +126,15 @@ class StyleBackend:
 
     @staticmethod
     def prepare_content(content: ImageInput, size: int) -> np.ndarray:
-        """Content picture as RGB floats with longer side ``size``."""
-        return resize(load_rgb(content, quiet=True), size)
+        """Content picture as RGB floats with longer side ``size`` (files are shrunk while decoding)."""
+        img = resize(load_rgb(content, max_side=size, quiet=True), size)
+        h, w = img.shape[:2]
+        if min(h, w) < MIN_OUTPUT_SIDE:
+            need = math.ceil(MIN_OUTPUT_SIDE * max(h, w) / min(h, w))
+            raise ImageError(f"at size {size} this content picture would come out {w}x{h} pixels; the shorter side "
+                             f"needs at least {MIN_OUTPUT_SIDE} pixels: choose a size of at least {need}, or crop "
+                             "the picture to a less elongated part")
+        return img
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} '{self.name}'>"

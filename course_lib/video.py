@@ -20,7 +20,9 @@ which damps frame-to-frame changes at the price of ghosting behind fast motion (
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,15 @@ from course_lib.images import ImageInput, load_rgb, to_uint8
 
 class VideoError(ValueError):
     """A file that cannot be used as a video: not a video at all, or without a single frame."""
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A video gave fewer frames than asked for or than its header announces (a cut or damaged file)."""
+
+
+# Ours: frame counts estimated from a header's duration x frame rate can be off by rounding, so up to
+# this share of them (and at least one frame) may be missing before a video counts as truncated.
+MISSING_FRAMES_TOLERANCE = 0.05
 
 
 @dataclass
@@ -72,7 +83,12 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_side:
                          "WebM or an animated GIF)") from None
     fps = float(meta.get("fps") or 25.0)
     width, height = meta["size"]
-    frames = []
+    duration = float(meta.get("duration") or 0.0)
+    # what the header promises (GIFs and streams may not say, and then a cut file cannot be told apart)
+    announced = round(duration * fps) if duration > 0 else None
+    capped = max_frames is not None and announced is not None and max_frames < announced
+    asked = max_frames if capped else announced
+    frames, damage = [], ""
     try:
         for i, raw in enumerate(reader):
             if max_frames is not None and i >= max_frames:
@@ -85,11 +101,20 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None, max_side:
     except (RuntimeError, OSError, ValueError) as exc:
         if not frames:
             raise VideoError(f"'{path.name}' could not be decoded: {str(exc).splitlines()[0]}") from None
-        # a damaged tail: keep the frames decoded so far
+        damage = str(exc).splitlines()[0] if str(exc) else type(exc).__name__  # a damaged tail: keep what decoded
     finally:
         reader.close()
     if not frames:
         raise VideoError(f"'{path.name}' contains no video frames")
+    if asked is not None and asked - len(frames) > max(1, math.floor(MISSING_FRAMES_TOLERANCE * asked)):
+        what = f"{asked} frames asked for" if capped else f"{asked} frames its header announces"
+        warnings.warn(f"'{path.name}': read only {len(frames)} of the {what} ({duration:.2f} s at {fps:g} fps); "
+                      f"the file looks truncated or damaged{f' ({damage})' if damage else ''}. Using the "
+                      f"{len(frames)} frames that decoded; re-export or re-download the video for all of them.",
+                      TruncatedVideoWarning, stacklevel=2)
+    elif damage:
+        warnings.warn(f"'{path.name}': decoding stopped after {len(frames)} frames ({damage}); using those.",
+                      TruncatedVideoWarning, stacklevel=2)
     return Clip(np.stack(frames), fps, str(path))
 
 
@@ -221,5 +246,5 @@ def show_video(path: str | os.PathLike, width: int = 480):
                 f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>')
 
 
-__all__ = ["Clip", "VideoError", "read_video", "write_mp4", "write_gif", "make_clip", "flicker", "smooth_frames",
-           "stylize_clip", "side_by_side", "show_video"]
+__all__ = ["Clip", "VideoError", "TruncatedVideoWarning", "read_video", "write_mp4", "write_gif", "make_clip",
+           "flicker", "smooth_frames", "stylize_clip", "side_by_side", "show_video"]

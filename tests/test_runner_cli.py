@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -68,3 +69,35 @@ def test_cli_data_list_and_fetch_offline(cache, capsys):
     assert main(["data", "fetch", "fashion-mnist"]) == 1  # offline in tests: fails, and says why
     assert "failed" in capsys.readouterr().out
     assert main(["data", "fetch", "imagenet"]) == 2
+
+
+KERNEL_REPORT = """\
+import psutil
+from ipykernel.kernelapp import IPKernelApp
+app = IPKernelApp.instance()
+print("transport", app.transport, "ip", app.ip)
+# ipykernel always opens one listener of its own on 127.0.0.1, for output from forked child processes
+fork_pipe = getattr(app.iopub_thread, "_pipe_port", None)
+print("inet", [c.laddr for c in psutil.Process().net_connections(kind="inet") if c.laddr.port != fork_pipe])
+"""
+
+
+def test_kernels_use_ipc_sockets_and_no_tcp_port(tmp_path, capfd):
+    import psutil
+
+    from course_lib.runner import ipc_kernel_config
+    config = ipc_kernel_config(tmp_path)
+    assert config.KernelManager.transport == "ipc" and config.KernelManager.ip == str(tmp_path / "kernel")
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    write_nb(folder / "01_where.ipynb", KERNEL_REPORT)
+    before = {c.laddr for c in psutil.Process().net_connections(kind="inet")}
+    (result,) = run_notebooks(find_notebooks(None, folder), "smoke", tmp_path / "out", cell_timeout=120, progress=False)
+    assert result.ok, result.error
+    text = nbformat.read(tmp_path / "out" / "01_where.ipynb", as_version=4).cells[1].outputs[0]["text"]
+    transport, ip = re.search(r"transport (\S+) ip (\S+)", text).groups()
+    assert transport == "ipc" and "course-lib-ipc-" in ip and ip.endswith("/kernel")
+    assert "inet []" in text  # no TCP (or UDP) socket in the kernel apart from ipykernel's fork pipe
+    assert not Path(ip).parent.exists()  # the private socket folder is gone after the run
+    assert {c.laddr for c in psutil.Process().net_connections(kind="inet")} <= before  # nor does the runner
+    assert "without encryption" not in capfd.readouterr().err  # the kernel's TCP warning is gone

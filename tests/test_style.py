@@ -228,7 +228,7 @@ def test_grayscale_rgba_palette_and_16_bit_files(tmp_path):
 def test_tiny_huge_and_corrupt_pictures(tmp_path, capsys):
     with pytest.raises(ImageError, match="at least 32"):
         load_rgb(np.zeros((20, 100, 3), np.uint8))
-    huge = load_rgb(np.zeros((3000, 100, 3), np.uint8), max_side=2048)
+    huge = load_rgb(np.zeros((3000, 400, 3), np.uint8), max_side=2048)
     assert huge.shape[0] == 2048 and "shrunk" in capsys.readouterr().out
 
     text = tmp_path / "notes.png"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+import warnings
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
 
 from course_lib.style import OnnxBackend, generated_style
-from course_lib.video import (Clip, VideoError, flicker, make_clip, read_video, side_by_side, smooth_frames,
-                              stylize_clip, write_gif, write_mp4)
+from course_lib.video import (Clip, TruncatedVideoWarning, VideoError, flicker, make_clip, read_video, side_by_side,
+                              smooth_frames, stylize_clip, write_gif, write_mp4)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +70,21 @@ def test_bad_video_files(tmp_path):
                     "anullsrc=r=8000:cl=mono", "-t", "0.3", str(audio)], check=True)
     with pytest.raises(VideoError, match="no video frames"):
         read_video(audio)
+
+
+def test_truncated_video_warns_with_frames_announced_and_read(tmp_path):
+    full = write_mp4(make_clip(n_frames=24, width=64, height=48, fps=12).frames, tmp_path / "full.mp4", 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TruncatedVideoWarning)  # a complete file, or a cap, says nothing
+        assert len(read_video(full)) == 24 and len(read_video(full, max_frames=5)) == 5
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])  # the header survives, half the frames do not
+    with pytest.warns(TruncatedVideoWarning, match=r"'cut.mp4': read only (\d+) of the 24 frames its header "
+                                                   r"announces \(2.00 s at 12 fps\); the file looks truncated"):
+        clip = read_video(cut)
+    assert 0 < len(clip) < 20
+    with pytest.warns(TruncatedVideoWarning, match=rf"read only {len(clip)} of the 20 frames asked for"):
+        read_video(cut, max_frames=20)
 
 
 def test_flicker_measure_and_smoothing():

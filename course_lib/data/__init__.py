@@ -14,10 +14,10 @@ import pandas as pd
 
 from course_lib.data.archives import load_cifar10, load_omniglot
 from course_lib.data.cache import OFFLINE_VAR, cache_dir, folder_size
-from course_lib.data.course_digits import (MNIST_LIKE, ZOOMED_IN, DigitPrep, drawn_digits_folder,
+from course_lib.data.course_digits import (DIGITS, MNIST_LIKE, ZOOMED_IN, DigitPrep, drawn_digits_folder,
                                            load_course_digits, split_course_digits)
 from course_lib.data.download import DownloadError, download, safe_extract
-from course_lib.data.folders import load_image_folder
+from course_lib.data.folders import image_files, load_image_folder
 from course_lib.data.hushem import load_hushem
 from course_lib.data.silhouettes import load_silhouettes
 from course_lib.data.traffic_signs import load_traffic_signs
@@ -151,7 +151,7 @@ def status(sources: list[str] | None = None) -> pd.DataFrame:
                      "folder": str(folder)})
     if not sources or "course-digits" in sources:
         drawn = drawn_digits_folder()
-        n_drawn = sum(1 for _ in drawn.rglob("*.png"))
+        n_drawn = sum(len(image_files(drawn / d, (".png",))) for d in DIGITS if (drawn / d).is_dir())  # as loaded
         rows.append({"name": "course-digits", "in cache": f"{n_drawn} drawn digits", "detail": "",
                      "size (MB)": round(folder_size(drawn) / 1e6, 1),
                      "used when missing": "scikit-learn's 1,797 UCI digits (always there)", "folder": str(drawn)})

@@ -22,6 +22,7 @@ from skimage.morphology import dilation, disk, erosion
 from skimage.transform import resize
 
 from course_lib.data.cache import atomic_path, cache_dir
+from course_lib.data.folders import image_files
 from course_lib.data.imageset import ImageSet, stratified_split
 
 FRAME = 28
@@ -141,12 +142,14 @@ def load_drawn_digits(folder: Path | None = None, prep: DigitPrep = MNIST_LIKE) 
     folder = Path(folder or drawn_digits_folder())
     images, labels = [], []
     for label in range(10):
-        for png in sorted((folder / str(label)).glob("*.png")):
+        sub = folder / str(label)
+        for png in image_files(sub, (".png",)) if sub.is_dir() else []:  # skips ._x.png, .DS_Store, ...
             try:
                 with Image.open(png) as im:
                     raw = np.asarray(im.convert("L"))
-            except OSError as exc:
-                raise ValueError(f"cannot read drawn digit {png}: {exc}") from exc
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+                raise ValueError(f"cannot read drawn digit {png}: {exc}; delete this file or draw it again") \
+                    from None
             images.append(prepare_digit(raw, prep))
             labels.append(label)
     if not images:

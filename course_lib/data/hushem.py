@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.folders import load_image_folder
+from course_lib.data.folders import is_hidden, load_image_folder, under_hidden
 from course_lib.data.imageset import ImageSet
 
 CLASSES: tuple[str, ...] = ("Normal", "Tapered", "Pyriform", "Amorphous")
@@ -43,9 +43,10 @@ def find_hushem_root(folder: Path | str) -> Path | None:
     folder = Path(folder)
     if not folder.is_dir():
         return None
-    candidates = [folder] + [p for depth in ("*", "*/*", "*/*/*") for p in sorted(folder.glob(depth)) if p.is_dir()]
+    candidates = [folder] + [p for depth in ("*", "*/*", "*/*/*") for p in sorted(folder.glob(depth))
+                             if p.is_dir() and not under_hidden(p, folder)]  # not __MACOSX/ or .Trash/
     for cand in candidates:
-        found = {_class_of(d.name) for d in cand.iterdir() if d.is_dir()}
+        found = {_class_of(d.name) for d in cand.iterdir() if d.is_dir() and not is_hidden(d)}
         if set(CLASSES) <= found:
             return cand
     return None
@@ -57,7 +58,8 @@ def load_hushem_folder(folder: Path | str, size: int = SIZE) -> ImageSet:
     if root is None:
         raise FileNotFoundError(f"no HuSHeM class folders under {folder}: expected four sub-folders whose names "
                                 f"contain {', '.join(CLASSES)} (e.g. 01_Normal), each holding BMP images")
-    by_class = {_class_of(d.name): d.name for d in root.iterdir() if d.is_dir() and _class_of(d.name)}
+    by_class = {_class_of(d.name): d.name for d in root.iterdir()
+                if d.is_dir() and not is_hidden(d) and _class_of(d.name)}
     names = [by_class[c] for c in CLASSES]
     data = load_image_folder(root, size, mode="L", name="HuSHeM", classes=names)
     # RGB -> L uses ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B), resized bilinearly from ~131 px to `size`

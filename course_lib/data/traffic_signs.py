@@ -30,7 +30,7 @@ from PIL import Image, UnidentifiedImageError
 from scipy.ndimage import gaussian_filter
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.folders import load_image_folder
+from course_lib.data.folders import load_image_folder, numbered_folders, under_hidden
 from course_lib.data.hushem import resize  # noqa: F401  (re-exported: the generators work at 64x64)
 from course_lib.data.imageset import ImageSet, stratified_split
 
@@ -51,8 +51,8 @@ HOW_TO_GET = ("put the document's class folders (12/, 13/, ... 6/, images inside
 
 # ----------------------------------------------------------------------------- the document's folders
 def _numbered_folders(root: Path) -> dict[int, Path]:
-    """Sub-folders of ``root`` whose names are class numbers ('12' or '00012')."""
-    return {int(d.name): d for d in root.iterdir() if d.is_dir() and d.name.isdigit()}
+    """Sub-folders of ``root`` whose names are class numbers ('12' or '00012'); '12' beside '012' is refused."""
+    return numbered_folders(root)
 
 
 def load_class_folders(root: Path | str, classes: Sequence[int] = CLASSES, size: int = SIZE) -> ImageSet:
@@ -327,7 +327,8 @@ def _layout(folder: Path) -> tuple[str, Path] | None:
     """('gtsrb' | 'folders', root) for the first matching layout at or up to 3 levels under ``folder``."""
     if not folder.is_dir():
         return None
-    candidates = [folder] + [p for d in ("*", "*/*", "*/*/*") for p in sorted(folder.glob(d)) if p.is_dir()]
+    candidates = [folder] + [p for d in ("*", "*/*", "*/*/*") for p in sorted(folder.glob(d))
+                             if p.is_dir() and not under_hidden(p, folder)]  # not __MACOSX/ or .Trash/
     for cand in candidates:
         numbered = _numbered_folders(cand)
         if not numbered:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from course_lib.train import TrainingDiverged
+
 # activation: (f(z), f'(z))
 ACTIVATIONS = {
     "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
@@ -33,8 +35,14 @@ ACTIVATIONS = {
 }
 
 
-class DivergedError(RuntimeError):
-    """The energy became NaN or infinite during training."""
+# Ours: an energy above this many times the larger of the starting energy and the energy of an all-zero
+# output means gradient descent is running away (it only ever grows that much when every step
+# overshoots); training stops there instead of counting up to 1e300 before reaching infinity.
+EXPLODED_FACTOR = 1e3
+
+
+class DivergedError(TrainingDiverged):
+    """The energy became NaN or infinite, or exploded, during training (a :class:`TrainingDiverged`)."""
 
 
 def _same_shape(y_hat: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +165,8 @@ def train_numpy(model: NumpyAutoencoder, train: np.ndarray, *, epochs: int, lr: 
     """Gradient descent on the energy (mini-batch, or full batch with ``batch_size=None``); returns the history.
 
     Records the train / test / validation energy after every epoch and the per-layer gradient norms
-    after every update step. Stops with :class:`DivergedError` if the energy becomes NaN or infinite.
+    after every update step. Stops with :class:`DivergedError` (a ``course_lib.train.TrainingDiverged``)
+    if the energy becomes NaN or infinite, or grows past :data:`EXPLODED_FACTOR` times its start.
     """
     if batch_size is None:
         batch_size = len(train)
@@ -169,12 +178,17 @@ def train_numpy(model: NumpyAutoencoder, train: np.ndarray, *, epochs: int, lr: 
     rng = np.random.default_rng(seed)
     history = NumpyHistory()
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+        start = max(energy(model(train), train), energy(np.zeros_like(train), train))
         for epoch in range(epochs):
             _train_epoch(model, train, lr, batch_size, rng, history)
             e_train = energy(model(train), train)
             if not np.isfinite(e_train):
                 raise DivergedError(f"the energy became {e_train} in epoch {epoch + 1} of {epochs}; lower the "
                                     f"learning rate (now {lr}) or check the data is scaled to [0, 1]")
+            if e_train > EXPLODED_FACTOR * start:
+                raise DivergedError(f"the energy exploded to {e_train:.3g} (over {EXPLODED_FACTOR:g} times its "
+                                    f"start, {start:.3g}) in epoch {epoch + 1} of {epochs}; lower the learning "
+                                    f"rate (now {lr}), e.g. to {lr / 10:g}, or check the data is scaled to [0, 1]")
             history.train_energy.append(e_train)
             if test is not None:
                 history.test_energy.append(energy(model(test), test))
