@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from course_lib.data import DataUnavailable, load_mnist
 from course_lib.data.errors import UnusableData
@@ -108,3 +109,38 @@ def test_omniglot_folder_without_pngs_is_unusable_data_not_a_raw_error(cache):
         (cache / "omniglot" / part / "Latin").mkdir(parents=True)
     with pytest.raises(UnusableData, match="no PNG images"):
         load_omniglot(quiet=True)
+
+
+NAMES = {12: "priority road", 13: "yield", 24: "road narrows", 38: "keep right", 39: "keep left",
+         44: "info", 46: "panel", 49: "stop", 50: "no entry", 6: "speed limit"}
+
+
+def _named_sign_folders(root):
+    for k, (number, name) in enumerate(NAMES.items()):
+        for i in range(3):
+            _png(root / name / f"{i}.png", (20 * k, 100, 100), (40, 40))
+
+
+def test_named_traffic_sign_folders_say_what_is_expected(cache, capsys):
+    from course_lib.data.traffic_signs import load_traffic_signs
+    root = cache / "traffic-signs"
+    _named_sign_folders(root)
+    with pytest.raises(FileNotFoundError, match="Found folders named .*instead of class numbers.*classes.csv"):
+        load_traffic_signs(fallback=False, quiet=True)
+    load_traffic_signs()  # with the stand-in: the line says what it found and what to do
+    assert "instead of class numbers" in capsys.readouterr().out
+
+
+def test_named_traffic_sign_folders_with_a_classes_csv(cache):
+    from course_lib.data.traffic_signs import CLASSES, load_traffic_signs
+    root = cache / "traffic-signs"
+    _named_sign_folders(root)
+    (root / "classes.csv").write_text("folder,class\n" + "".join(f"{n},{c}\n" for c, n in NAMES.items()))
+    train, test = load_traffic_signs(quiet=True)
+    assert train.classes == [str(c) for c in CLASSES] and len(train) + len(test) == 30
+    k = list(NAMES).index(38)  # "keep right" is class 38 whatever its folder is called
+    both = torch.cat([train.x[train.y == CLASSES.index(38)], test.x[test.y == CLASSES.index(38)]])
+    assert torch.allclose(both[:, 0], torch.tensor(20 * k / 255), atol=1e-3)
+    (root / "classes.csv").write_text("folder,class\nyield,13\nstop,13\n")
+    with pytest.raises(ValueError, match="maps both 'yield' and 'stop' to class 13"):
+        load_traffic_signs(quiet=True)

@@ -30,7 +30,8 @@ from PIL import Image, UnidentifiedImageError
 from scipy.ndimage import gaussian_filter
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.folders import load_image_folder, numbered_folders, under_hidden
+from course_lib.data.folders import (class_number, image_files, is_hidden, load_image_folder, numbered_folders,
+                                     under_hidden)
 from course_lib.data.hushem import resize  # noqa: F401  (re-exported: the generators work at 64x64)
 from course_lib.data.imageset import ImageSet, stratified_split
 
@@ -50,9 +51,49 @@ HOW_TO_GET = ("put the document's class folders (12/, 13/, ... 6/, images inside
 
 
 # ----------------------------------------------------------------------------- the document's folders
+CLASS_MAP = "classes.csv"  # folder,class: maps class folders with names to the document's class numbers
+
+
+def _class_map(root: Path) -> dict[int, Path]:
+    """The folders ``root/classes.csv`` maps to class numbers (columns ``folder,class``), checked."""
+    table_path = root / CLASS_MAP
+    try:
+        table = pd.read_csv(table_path, dtype=str)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"cannot read {table_path}: {exc}; expected a CSV with columns folder,class") from exc
+    if list(table.columns) != ["folder", "class"]:
+        raise ValueError(f"{table_path} has columns {list(table.columns)}; expected exactly folder,class "
+                         "(e.g. a line 'Speed limit,6')")
+    found: dict[int, Path] = {}
+    for folder, number in zip(table["folder"].str.strip(), table["class"].str.strip()):
+        if class_number(number) is None:
+            raise ValueError(f"{table_path}: class {number!r} for folder {folder!r} is not a class number (0-9 digits)")
+        if not (root / folder).is_dir():
+            raise FileNotFoundError(f"{table_path} names folder {folder!r}, which is not in {root}")
+        if int(number) in found:
+            raise ValueError(f"{table_path} maps both {found[int(number)].name!r} and {folder!r} to class {number}")
+        found[int(number)] = root / folder
+    return found
+
+
 def _numbered_folders(root: Path) -> dict[int, Path]:
-    """Sub-folders of ``root`` whose names are class numbers ('12' or '00012'); '12' beside '012' is refused."""
+    """Class folders of ``root`` by number: named by number ('12', '00012'), or mapped by ``root/classes.csv``."""
+    if (root / CLASS_MAP).is_file():
+        return _class_map(root)
     return numbered_folders(root)
+
+
+def _unrecognised(place: Path) -> str:
+    """What was found instead of class folders (named folders holding images), for the not-found message."""
+    if not place.is_dir():
+        return ""
+    named = [d.name for d in sorted(place.iterdir())
+             if d.is_dir() and not is_hidden(d) and class_number(d.name) is None and image_files(d)]
+    if not named:
+        return ""
+    return (f" Found folders named {', '.join(named[:8])}{' ...' if len(named) > 8 else ''} instead of class numbers: "
+            f"rename them to the class numbers ({', '.join(map(str, CLASSES))}) or write {place / CLASS_MAP} "
+            "with columns folder,class (one line per folder, e.g. 'priority road,12').")
 
 
 def load_class_folders(root: Path | str, classes: Sequence[int] = CLASSES, size: int = SIZE) -> ImageSet:
@@ -350,7 +391,8 @@ def load_traffic_signs(folder: Path | str | None = None, size: int = SIZE, test_
     """
     found = _layout(Path(folder)) if folder is not None else None
     if folder is not None and found is None:
-        raise FileNotFoundError(f"no traffic-sign class folders under {folder}; " + HOW_TO_GET.format(folder="it"))
+        raise FileNotFoundError(f"no traffic-sign class folders under {folder}; " + HOW_TO_GET.format(folder="it")
+                                + "." + _unrecognised(Path(folder)))
     place = Path(folder) if folder is not None else cache_dir("traffic-signs")
     found = found or _layout(place)
     if found is not None:
@@ -367,12 +409,13 @@ def load_traffic_signs(folder: Path | str | None = None, size: int = SIZE, test_
             print(f"Traffic signs: {len(train)} training and {len(test)} test images ({train.source}).{notes}")
         return train, test
     if not fallback:
-        raise FileNotFoundError("no traffic signs in the course cache; " + HOW_TO_GET.format(folder=place))
+        raise FileNotFoundError("no traffic signs in the course cache; " + HOW_TO_GET.format(folder=place)
+                                + "." + _unrecognised(place))
     train, test = make_standin(seed, size)
     if not quiet:
         print(f"No traffic-sign images found, so this run uses a GENERATED STAND-IN ({len(train)} drawn training "
               f"signs, same classes and imbalance, plus {len(test)} test signs); for real images, "
-              + HOW_TO_GET.format(folder=place) + ".")
+              + HOW_TO_GET.format(folder=place) + "." + _unrecognised(place))
     return train, test
 
 
