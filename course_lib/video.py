@@ -151,14 +151,26 @@ def write_mp4(frames: Sequence[np.ndarray] | np.ndarray, path: str | os.PathLike
     return path
 
 
+def gif_delays(n_frames: int, fps: float) -> list[int]:
+    """Per-frame GIF delays in ms, multiples of 10, whose running sum stays within 10 ms of ``i / fps``.
+
+    GIF stores delays in hundredths of a second, so 30 fps (33.3 ms) cannot be written as one delay:
+    every frame at 30 ms plays 11 % fast. Rounding the *cumulative* time instead alternates 30 and 40 ms.
+    """
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    ends = [round(100 * (i + 1) / fps) * 10 for i in range(n_frames)]
+    return [max(b - a, 10) for a, b in zip([0, *ends[:-1]], ends)]
+
+
 def write_gif(frames: Sequence[np.ndarray] | np.ndarray, path: str | os.PathLike, fps: float) -> Path:
-    """Write frames as a looping GIF, atomically."""
+    """Write frames as a looping GIF, atomically, playing at ``fps`` on average (see :func:`gif_delays`)."""
     import imageio.v3 as iio
 
     arr = _as_uint8(frames)
     path = Path(path)
     with atomic_path(path) as tmp:
-        iio.imwrite(tmp, list(arr), extension=".gif", plugin="pillow", duration=1000 / fps, loop=0)
+        iio.imwrite(tmp, list(arr), extension=".gif", plugin="pillow", duration=gif_delays(len(arr), fps), loop=0)
     return path
 
 
@@ -246,5 +258,5 @@ def show_video(path: str | os.PathLike, width: int = 480):
                 f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>')
 
 
-__all__ = ["Clip", "VideoError", "TruncatedVideoWarning", "read_video", "write_mp4", "write_gif", "make_clip",
+__all__ = ["Clip", "VideoError", "TruncatedVideoWarning", "read_video", "write_mp4", "write_gif", "gif_delays", "make_clip",
            "flicker", "smooth_frames", "stylize_clip", "side_by_side", "show_video"]

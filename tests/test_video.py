@@ -109,3 +109,18 @@ def test_stylized_clip_keeps_frames_and_smoothing_cuts_flicker(clip):
     assert flicker(smooth.frames) < flicker(plain.frames)
     pair = side_by_side(clip.frames[0], plain.frames[0])
     assert pair.shape == (64, 96 * 2 + 4, 3)
+
+
+@pytest.mark.parametrize("fps", [30.0, 24.0, 12.0, 7.0])
+def test_gif_plays_at_its_frame_rate_although_delays_are_whole_centiseconds(tmp_path, fps):
+    from PIL import Image
+
+    frames = np.random.default_rng(0).integers(0, 255, (30, 16, 16, 3), dtype=np.uint8)
+    path = write_gif(frames, tmp_path / "clip.gif", fps)
+    with Image.open(path) as im:
+        delays = []
+        for i in range(im.n_frames):
+            im.seek(i)
+            delays.append(im.info["duration"])
+    assert len(delays) == 30
+    assert abs(sum(delays) - 30 * 1000 / fps) <= 10  # 30 fps at one 30 ms delay each would be 100 ms short
