@@ -1,8 +1,8 @@
 """The "course digits": handwriting by other people than MNIST's writers, in MNIST's geometry.
 
-The document's own course-made digit set is unpublished. We use a real stand-in: the UCI
-handwritten digits shipped with scikit-learn (``load_digits``: 1,797 digits by 43 writers, 8x8,
-values 0..16), plus any digits students draw and save in the notebook. Each image is brought to
+The document's own course-made digit set is unpublished. We use a real stand-in: the digits shipped
+with scikit-learn (``load_digits``: the test part of the UCI handwritten digits, 1,797 digits by 13
+writers, 8x8, values 0..16; no writer ids, so a random split shares writers between its sides), plus any digits students draw and save in the notebook. Each image is brought to
 MNIST's geometry by the steps MNIST itself used (LeCun et al. 1998): the digit's bounding box is
 scaled so its longer side fits a ``box`` (20 px for MNIST), then placed in a 28x28 frame with its
 centre of mass at the centre. Each step is a parameter, so a student can undo or exaggerate it.
@@ -160,12 +160,12 @@ def load_drawn_digits(folder: Path | None = None, prep: DigitPrep = MNIST_LIKE) 
 
 def load_course_digits(prep: DigitPrep = MNIST_LIKE, include_drawn: bool = True,
                        drawn_folder: Path | None = None, quiet: bool = False) -> ImageSet:
-    """scikit-learn's 1,797 handwritten digits (43 writers) in a 28x28 frame, plus students' drawings."""
+    """scikit-learn's 1,797 handwritten digits (13 writers, UCI test set) in a 28x28 frame, plus students' drawings."""
     from sklearn.datasets import load_digits
     bunch = load_digits()
     x = torch.from_numpy(prepare_digits(bunch.images, prep)).unsqueeze(1)  # (1797, 1, 28, 28)
     y = torch.from_numpy(bunch.target.astype(np.int64))
-    source = f"UCI handwritten digits (scikit-learn load_digits, 43 writers, 8x8) framed as {prep}"
+    source = f"UCI handwritten digits, test set (scikit-learn load_digits, 13 writers, 8x8) framed as {prep}"
     digits = ImageSet(x, y, DIGITS, "course digits", source)
     drawn = load_drawn_digits(drawn_folder, prep) if include_drawn else None
     if drawn is not None:
