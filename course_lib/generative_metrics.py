@@ -9,15 +9,21 @@ without knowing whose features it measured).
 
 * Inception Score (Salimans et al., 2016): ``IS = exp(E_x KL(p(y|x) || p(y)))``, high when each
   image is classified confidently (sharp p(y|x)) and the classes are spread (broad p(y)).
-  One class of identical images gives exactly 1; n equally used, confidently told apart classes
-  give up to n.
+  One class of identical images gives exactly 1. IS is computed in groups ("splits") and averaged,
+  and within a group it cannot exceed the number of images in the group, nor the number of classes:
+  two sets scored with different group sizes are not comparable. :func:`paired_inception_scores`
+  scores a real and a generated set with the same number of images and the same splits.
 * FID (Heusel et al., 2017): ``||mu_r - mu_g||^2 + Tr(S_r + S_g - 2 (S_r S_g)^(1/2))`` between
   Gaussians fitted to the features of the real and the generated images. With few images it is
-  biased upwards, so :func:`fid_baseline` gives the FID of the real set against itself (two
-  halves) to read the other values against.
+  biased upwards, and the bias depends on both sample sizes, so a baseline must use the same sizes
+  as the score it is read against. :func:`fid_like_with_like` splits the real images into two halves
+  A and B and computes FID(A, B) beside FID(A, G), G as many generated images as B holds, over several
+  random splits: a generator whose images are draws from the real distribution scores, on average,
+  exactly the real-vs-real value.
 * SSIM (Wang et al., 2004): local means, variances and covariance of two images compared
   window by window; 1 for identical images. :func:`mean_ssim` averages it over every (real,
-  generated) pair, as document 001 does.
+  generated) pair, as document 001 does; :func:`mean_ssim_within` over every pair of two different
+  images of one set (no image is paired with itself).
 """
 
 from __future__ import annotations
@@ -176,6 +182,8 @@ def inception_score(images: torch.Tensor, feature_net: FeatureNet, splits: int =
     from torchmetrics.image.inception import InceptionScore
 
     images = _check(images, "inception_score", minimum=1)
+    if splits < 1:
+        raise ValueError(f"inception_score: splits must be at least 1, got {splits}")
     splits = max(1, min(splits, len(images) // 2))  # at least two images in every group
     # a custom network gets the float images as they are; torchmetrics' Inception wants them scaled to bytes
     with warnings.catch_warnings():  # "will save all extracted features": fine for a few hundred images
@@ -188,6 +196,36 @@ def inception_score(images: torch.Tensor, feature_net: FeatureNet, splits: int =
         warnings.simplefilter("ignore", UserWarning)  # the std of a single group (splits=1) is NaN: we report 0
         mean, std = metric.compute()
     return float(mean), float(std) if splits > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class PairedIS:
+    """IS of a real and a generated set scored alike: ``images`` of each, in ``splits`` groups of ``per_split`` or more."""
+
+    real: float
+    generated: float
+    images: int
+    splits: int
+
+    @property
+    def per_split(self) -> int:
+        """Images in the smallest group: no IS of these groups can exceed it."""
+        return self.images // self.splits
+
+
+def paired_inception_scores(real: torch.Tensor, fake: torch.Tensor, feature_net: FeatureNet, splits: int = 10,
+                            seed: int = 0) -> PairedIS:
+    """IS of real and generated images with the same number of images (a seeded subset of the larger set) and splits."""
+    real, fake = _check(real, "IS (real)"), _check(fake, "IS (generated)")
+    if splits < 1:
+        raise ValueError(f"paired_inception_scores: splits must be at least 1, got {splits}")
+    n = min(len(real), len(fake))
+    g = torch.Generator().manual_seed(seed)
+    real = real[torch.randperm(len(real), generator=g)[:n]] if len(real) > n else real
+    fake = fake[torch.randperm(len(fake), generator=g)[:n]] if len(fake) > n else fake
+    splits = max(1, min(splits, n // 2))            # what inception_score would use: the same for both
+    return PairedIS(inception_score(real, feature_net, splits, seed)[0],
+                    inception_score(fake, feature_net, splits, seed)[0], n, splits)
 
 
 def fid(real: torch.Tensor, fake: torch.Tensor, feature_net: FeatureNet) -> float:
@@ -203,12 +241,64 @@ def fid(real: torch.Tensor, fake: torch.Tensor, feature_net: FeatureNet) -> floa
     return float(metric.compute())
 
 
-def fid_baseline(real: torch.Tensor, feature_net: FeatureNet, seed: int = 0) -> float:
-    """FID of the real images against themselves: one random half against the other (what 'good' looks like)."""
-    real = _check(real, "fid_baseline", minimum=4)
-    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(seed))
+@dataclass(frozen=True)
+class FIDPair:
+    """FID of generated images and the real-vs-real FID beside it, both at the same sample sizes.
+
+    ``generated`` and ``real`` are means over ``splits`` random splits (``*_std`` their spread):
+    each split compares ``sizes[0]`` real images with ``sizes[1]`` generated ones, and the same
+    ``sizes[0]`` real images with ``sizes[1]`` other real images.
+    """
+
+    generated: float
+    real: float
+    generated_std: float
+    real_std: float
+    sizes: tuple[int, int]
+    splits: int
+
+
+def fid_like_with_like(real: torch.Tensor, fake: torch.Tensor, feature_net: FeatureNet, splits: int = 5,
+                       seed: int = 0) -> FIDPair:
+    """FID(A, G) and FID(A, B) over random splits of the real images into A and B, G as many generated images as B."""
+    real, fake = _check(real, "fid_like_with_like (real)", minimum=4), _check(fake, "fid_like_with_like (generated)")
+    if splits < 1:
+        raise ValueError(f"fid_like_with_like: splits must be at least 1, got {splits}")
     half = len(real) // 2
-    return fid(real[order[:half]], real[order[half:2 * half]], feature_net)
+    m = min(half, len(fake))                        # B and G: the same size
+    g = torch.Generator().manual_seed(seed)
+    to_gen, to_real = [], []
+    for _ in range(splits):
+        order = torch.randperm(len(real), generator=g)
+        a, b = real[order[:half]], real[order[half:half + m]]
+        gen = fake[torch.randperm(len(fake), generator=g)[:m]]
+        to_gen.append(fid(a, gen, feature_net))
+        to_real.append(fid(a, b, feature_net))
+    return FIDPair(float(np.mean(to_gen)), float(np.mean(to_real)), float(np.std(to_gen)), float(np.std(to_real)),
+                   (half, m), splits)
+
+
+def _ssim_arrays(real: torch.Tensor, fake: torch.Tensor, what: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    if real.ndim != 4 or fake.ndim != 4 or real.shape[1:] != fake.shape[1:]:
+        raise ValueError(f"{what}: expected two batches (N, C, H, W) of the same image shape, got "
+                         f"{tuple(real.shape)} and {tuple(fake.shape)}")
+    rgb = real.shape[1] == 3
+    to_np = lambda t: (t.float().clamp(0, 1).permute(0, 2, 3, 1).numpy() if rgb  # noqa: E731
+                       else t.float().clamp(0, 1)[:, 0].numpy()).astype(np.float64)
+    return to_np(real), to_np(fake), rgb
+
+
+def _mean_over_pairs(a: np.ndarray, b: np.ndarray, rgb: bool, pairs: list[tuple[int, int]], max_pairs: int | None,
+                     seed: int, what: str) -> float:
+    from skimage.metrics import structural_similarity
+
+    if max_pairs is not None and len(pairs) > max_pairs:
+        if max_pairs < 1:
+            raise ValueError(f"{what}: max_pairs must be at least 1, got {max_pairs}")
+        keep = np.random.default_rng(seed).choice(len(pairs), size=max_pairs, replace=False)
+        pairs = [pairs[k] for k in np.sort(keep)]
+    scores = [structural_similarity(a[i], b[j], data_range=1.0, channel_axis=-1 if rgb else None) for i, j in pairs]
+    return float(np.mean(scores))
 
 
 def mean_ssim(real: torch.Tensor, fake: torch.Tensor, max_pairs: int | None = None, seed: int = 0) -> float:
@@ -216,25 +306,20 @@ def mean_ssim(real: torch.Tensor, fake: torch.Tensor, max_pairs: int | None = No
 
     ``max_pairs`` caps the work (about 0.4 ms a pair at 64x64) with a seeded random sample of pairs.
     """
-    from skimage.metrics import structural_similarity
-
-    if real.ndim != 4 or fake.ndim != 4 or real.shape[1:] != fake.shape[1:]:
-        raise ValueError(f"mean_ssim: expected two batches (N, C, H, W) of the same image shape, got "
-                         f"{tuple(real.shape)} and {tuple(fake.shape)}")
-    if len(real) == 0 or len(fake) == 0:
+    a, b, rgb = _ssim_arrays(real, fake, "mean_ssim")
+    if len(a) == 0 or len(b) == 0:
         raise ValueError("mean_ssim: both sets need at least one image")
-    rgb = real.shape[1] == 3
-    to_np = lambda t: (t.float().clamp(0, 1).permute(0, 2, 3, 1).numpy() if rgb  # noqa: E731
-                       else t.float().clamp(0, 1)[:, 0].numpy()).astype(np.float64)
-    a, b = to_np(real), to_np(fake)
     pairs = [(i, j) for i in range(len(a)) for j in range(len(b))]
-    if max_pairs is not None and len(pairs) > max_pairs:
-        if max_pairs < 1:
-            raise ValueError(f"mean_ssim: max_pairs must be at least 1, got {max_pairs}")
-        keep = np.random.default_rng(seed).choice(len(pairs), size=max_pairs, replace=False)
-        pairs = [pairs[k] for k in np.sort(keep)]
-    scores = [structural_similarity(a[i], b[j], data_range=1.0, channel_axis=-1 if rgb else None) for i, j in pairs]
-    return float(np.mean(scores))
+    return _mean_over_pairs(a, b, rgb, pairs, max_pairs, seed, "mean_ssim")
+
+
+def mean_ssim_within(images: torch.Tensor, max_pairs: int | None = None, seed: int = 0) -> float:
+    """Mean SSIM over every pair of two different images of one set (SSIM is symmetric: each pair once)."""
+    a, _, rgb = _ssim_arrays(images, images, "mean_ssim_within")
+    if len(a) < 2:
+        raise ValueError(f"mean_ssim_within: need at least 2 images to form a pair, got {len(a)}")
+    pairs = [(i, j) for i in range(len(a)) for j in range(i + 1, len(a))]
+    return _mean_over_pairs(a, a, rgb, pairs, max_pairs, seed, "mean_ssim_within")
 
 
 def images_per_second(draw: Callable[[int, int], torch.Tensor], n: int = 200, repeats: int = 3,
@@ -252,36 +337,53 @@ def images_per_second(draw: Callable[[int, int], torch.Tensor], n: int = 200, re
     return n / best
 
 
+def _resized(real: ImageSet, size: int) -> torch.Tensor:
+    if real.shape[-1] == size:
+        return real.x
+    return nn.functional.interpolate(real.x, size=(size, size), mode="bilinear", antialias=True,
+                                     align_corners=False).clamp(0, 1)
+
+
 def per_class_quality(real: ImageSet, fake: ImageSet, feature_net: FeatureNet, ssim_pairs: int | None = 2000,
-                      seed: int = 0, progress: bool = True) -> pd.DataFrame:
+                      seed: int = 0, progress: bool = True, is_splits: int = 10, fid_splits: int = 5) -> pd.DataFrame:
     """One row per class: IS, FID and mean SSIM of the generated images, each beside its real-vs-real value.
 
-    ``real`` is resized to ``fake``'s image size. The real-vs-real columns say what a perfect generator
-    would score on these few images: IS of the real images, FID of one half of them against the other,
-    and SSIM between different real images of the class.
+    ``real`` is resized to ``fake``'s image size. Each real-vs-real column is measured the way its
+    generated column is: IS of as many real as generated images in the same splits (columns
+    ``IS images`` and ``IS splits``; no IS can exceed the images of a split), FID real-half vs. real-half
+    beside real-half vs. as many generated images (:func:`fid_like_with_like`, its spread over
+    ``fid_splits`` splits in ``FID real-vs-real std``), and SSIM over pairs of two different real images.
     """
     if real.classes != fake.classes:
         raise ValueError(f"real and generated sets must have the same classes, got {real.classes} and {fake.classes}")
-    size = fake.shape[-1]
-    rx = real.x if real.shape[-1] == size else nn.functional.interpolate(
-        real.x, size=(size, size), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+    rx = _resized(real, fake.shape[-1])
     rows = []
     for k, cls in enumerate(tqdm(real.classes, desc="metrics per class", disable=not progress, leave=False)):
         r, g = rx[real.y == k], fake.x[fake.y == k]
         if len(r) < 4 or len(g) < 2:
             raise ValueError(f"class {cls!r}: need at least 4 real and 2 generated images, got {len(r)} and {len(g)}")
-        others = torch.arange(len(r))
+        scores = paired_inception_scores(r, g, feature_net, splits=is_splits, seed=seed)
+        distance = fid_like_with_like(r, g, feature_net, splits=fid_splits, seed=seed)
         rows.append({"class": cls, "real images": len(r), "generated images": len(g),
-                     "inception_score": inception_score(g, feature_net, seed=seed)[0],
-                     "IS real": inception_score(r, feature_net, seed=seed)[0],
-                     "fid": fid(r, g, feature_net),
-                     "FID real-vs-real": fid_baseline(r, feature_net, seed=seed),
+                     "inception_score": scores.generated, "IS real": scores.real,
+                     "IS images": scores.images, "IS splits": scores.splits,
+                     "fid": distance.generated, "FID real-vs-real": distance.real,
+                     "FID real-vs-real std": distance.real_std,
+                     "FID images": f"{distance.sizes[0]} vs {distance.sizes[1]}",
                      "ssim": mean_ssim(r, g, max_pairs=ssim_pairs, seed=seed),
-                     # real x other real images of the class: shift by one so no image meets itself
-                     "SSIM real-vs-real": mean_ssim(r, r[(others + 1) % len(r)], max_pairs=ssim_pairs, seed=seed)})
+                     "SSIM real-vs-real": mean_ssim_within(r, max_pairs=ssim_pairs, seed=seed)})
     return pd.DataFrame(rows)
 
 
-__all__ = ["FeatureNet", "per_class_quality", "images_per_second",
+def whole_set_inception(real: ImageSet, fake: ImageSet, feature_net: FeatureNet, splits: int = 10,
+                        seed: int = 0) -> PairedIS:
+    """IS over all classes together (the document's "whole dataset" IS), real and generated scored alike."""
+    if real.classes != fake.classes:
+        raise ValueError(f"real and generated sets must have the same classes, got {real.classes} and {fake.classes}")
+    return paired_inception_scores(_resized(real, fake.shape[-1]), fake.x, feature_net, splits=splits, seed=seed)
+
+
+__all__ = ["FeatureNet", "PairedIS", "FIDPair", "per_class_quality", "whole_set_inception", "images_per_second",
            "SignFeatureCNN", "train_feature_net", "try_inception", "inception_weights_cached",
-           "inception_features_or_fallback", "inception_score", "fid", "fid_baseline", "mean_ssim"]
+           "inception_features_or_fallback", "inception_score", "paired_inception_scores", "fid",
+           "fid_like_with_like", "mean_ssim", "mean_ssim_within"]

@@ -11,8 +11,10 @@ itself, with the same settings, when it runs alone), the per-profile settings li
   :class:`~course_lib.data.imageset.ImageSet` whose labels are the classes the models were trained on.
 
 Epochs vs. steps: the document trains every class for the same number of epochs, so its 8-image class
-gets a tenth of the updates of its 78-image class. ``min_steps`` gives every class at least that many
-optimizer steps (more epochs for small classes); ``paper`` keeps the document's rule (``min_steps=0``).
+sees a tenth of the images its 78-image class sees, and gets ``ceil(8 / b)`` updates per epoch against
+``ceil(78 / b)`` at batch size ``b`` (:func:`epochs_for_steps` and the notebooks compute them).
+``min_steps`` gives every class at least that many optimizer steps (more epochs for small classes);
+``paper`` keeps the document's rule (``min_steps=0``).
 """
 
 from __future__ import annotations
@@ -116,12 +118,16 @@ class StudySettings:
                                "network for IS/FID")
     ssim_pairs: int = ours("001 averages all real x generated pairs; we cap the pairs per class to bound the time")
     metric_images: int = ours("generated images per class scored by IS, FID and SSIM")
+    is_splits: int = ours("001 does not state its IS splits; torchmetrics' default is 10 (fewer when a class "
+                          "has few images: at least 2 a split); real and generated sets get the same splits")
+    fid_splits: int = ours("001 does not state how it sampled FID; random real halves per class, each FID "
+                           "averaged over this many splits to steady the small-sample estimate")
 
 
 STUDY: dict[str, StudySettings] = {
-    "paper": StudySettings((50, 100, 500), (50, 100), 30, 20_000, 500),
-    "class": StudySettings((50, 100, 500), (50, 100), 30, 500, 100),
-    "smoke": StudySettings((10, 20), (10,), 2, 100, 10),
+    "paper": StudySettings((50, 100, 500), (50, 100), 30, 20_000, 500, 10, 10),
+    "class": StudySettings((50, 100, 500), (50, 100), 30, 500, 100, 10, 10),
+    "smoke": StudySettings((10, 20), (10,), 2, 100, 10, 10, 3),
 }
 
 
@@ -170,9 +176,25 @@ def quality(kind: str, data: ImageSet, profile: str | None = None, progress: boo
                            fake=fake)
     if (cached := load_verified(path)) is not None:
         return pd.DataFrame(cached), features
-    table = per_class_quality(data, fake, features, ssim_pairs=study.ssim_pairs, progress=progress)
+    table = per_class_quality(data, fake, features, ssim_pairs=study.ssim_pairs, progress=progress,
+                              is_splits=study.is_splits, fid_splits=study.fid_splits)
     save_atomic(table.to_dict("list"), path)
     return table, features
+
+
+def whole_set_quality(kind: str, data: ImageSet, profile: str | None = None,
+                      progress: bool = True) -> "PairedIS":  # noqa: F821
+    """IS over all ten classes together (001 computed it, without printing a value), real and generated alike.
+
+    Scores :func:`bank`'s first ``metric_images`` images per class and as many real images in the
+    same splits; returns a :class:`~course_lib.generative_metrics.PairedIS`.
+    """
+    from course_lib.generative_metrics import whole_set_inception
+
+    study = study_settings(profile)
+    features = metric_features(data, profile, quiet=True)
+    fake = first_per_class(bank(kind, data, profile, progress=progress), study.metric_images)
+    return whole_set_inception(data, fake, features, splits=study.is_splits)
 
 
 def first_per_class(data: ImageSet, n: int) -> ImageSet:
@@ -288,4 +310,4 @@ def generated_set(kind: str, data: ImageSet, settings, n_per_class: int, seed: i
 
 __all__ = ["KINDS", "NAMES", "TABLES", "VAESettings", "DCGANSettings", "DDPMSettings", "SETTINGS", "class_images",
            "epochs_for_steps", "settings_for", "StudySettings", "STUDY", "study_settings", "bank_size",
-           "metric_features", "bank", "quality", "first_per_class", "train_generators", "sample", "generated_set"]
+           "metric_features", "bank", "quality", "whole_set_quality", "first_per_class", "train_generators", "sample", "generated_set"]

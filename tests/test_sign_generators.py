@@ -95,3 +95,26 @@ def test_quality_table_is_computed_once_then_loaded(monkeypatch):
     assert {"inception_score", "fid", "ssim", "FID real-vs-real"} <= set(table.columns)
     again, _ = sg.quality("vae", data, "smoke", progress=False)
     assert calls == [1] and again.equals(table)
+
+
+def test_unet_presets_are_the_networks_sign_generators_trains():
+    from course_lib.models.ddpm import TABLE3_CHANNELS, UNET_PRESETS
+
+    assert set(UNET_PRESETS) == set(PROFILES)
+    for profile in PROFILES:
+        S = sg.SETTINGS["ddpm"][profile]
+        assert UNET_PRESETS[profile] == {"size": S.size, "block_out_channels": tuple(S.block_out_channels),
+                                         "layers_per_block": S.layers_per_block}, profile
+    assert UNET_PRESETS["paper"]["block_out_channels"] == TABLE3_CHANNELS and UNET_PRESETS["paper"]["size"] == 64
+
+
+def test_quality_scores_real_and_generated_alike():
+    data = _signs((6, 8), size=32)
+    study = sg.study_settings("smoke")
+    table, _ = sg.quality("vae", data, "smoke", progress=False)
+    n_fake = min(study.metric_images, sg.bank_size("vae", "smoke"))
+    assert list(table["IS images"]) == [min(6, n_fake), min(8, n_fake)]
+    assert list(table["IS splits"]) == [min(study.is_splits, n // 2) for n in table["IS images"]]
+    assert list(table["FID images"]) == ["3 vs 3", "4 vs 4"]
+    whole = sg.whole_set_quality("vae", data, "smoke", progress=False)
+    assert whole.images == min(len(data), 2 * n_fake) and whole.splits == min(study.is_splits, whole.images // 2)

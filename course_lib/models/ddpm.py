@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from course_lib.data.imageset import check_unit_images
 from course_lib.evolution import torch_threads
+from course_lib.sign_generators import SETTINGS as _SIGN_SETTINGS
 from course_lib.train import (TrainingDiverged, checkpoint_path, epochs_by_class, load_verified,
                               loaded_message, save_atomic, untrusted_reason)
 
@@ -42,11 +43,11 @@ TABLE3_LAYERS_PER_BLOCK = 2
 TIMESTEPS = 1000          # DDPMScheduler(num_train_timesteps=1000)
 WARMUP_STEPS = 500        # cosine schedule warm-up
 
-# Suggested sizes per profile (the notebook prints what it uses); ``paper`` is Table 3.
+# The UNet of each profile, read from the settings notebook 05 trains with (``paper`` is Table 3), so
+# that a preset can never describe another network than the one sign_generators trains.
 UNET_PRESETS: dict[str, dict] = {
-    "paper": {"size": 64, "block_out_channels": TABLE3_CHANNELS, "layers_per_block": 2},
-    "class": {"size": 32, "block_out_channels": (32, 64, 64, 128), "layers_per_block": 1},
-    "smoke": {"size": 16, "block_out_channels": (16, 32, 32), "layers_per_block": 1},
+    profile: {"size": S.size, "block_out_channels": tuple(S.block_out_channels), "layers_per_block": S.layers_per_block}
+    for profile, S in _SIGN_SETTINGS["ddpm"].items()
 }
 
 
