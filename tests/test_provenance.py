@@ -27,7 +27,7 @@ DOCUMENT_OF = {"00": "000", "01": "000", "02": "000", "03": "000", "04": "000", 
                "07": "003", "08": "004"}
 
 
-def _param(path: Path):
+def _param(path: Path) -> object:
     """A pytest parameter for one notebook, expected to fail (not strictly) where another helper owns it."""
     marks = [pytest.mark.xfail(strict=False, reason="05b-05e are fixed by another helper")] \
         if path.name.startswith(OTHER_HELPER) else []
@@ -105,6 +105,7 @@ def notebook_tree(path: Path) -> ast.Module:
 
 
 def _uses_choose_settings(path: Path) -> bool:
+    """Whether any code cell of the notebook calls choose_settings."""
     return any(c.cell_type == "code" and "choose_settings(" in c.source for c in nbformat.read(path, as_version=4).cells)
 
 
@@ -229,7 +230,8 @@ def test_result_sections_state_no_static_numbers(path: Path) -> None:
     assert not hits, f"{path.name}: render these from the run or reference_data: " + "; ".join(hits)
 
 
-def _md(source: str):
+def _md(source: str) -> nbformat.NotebookNode:
+    """A markdown cell for the checker's own test."""
     return nbformat.v4.new_markdown_cell(source)
 
 
