@@ -21,17 +21,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 LIBRARY = ROOT / "course_lib"
-# notebooks 05b-05e are being reworked by another change (issue 18, document 001); until it lands they may fail
-OTHER_HELPER = ("05b", "05c", "05d", "05e")
 DOCUMENT_OF = {"00": "000", "01": "000", "02": "000", "03": "000", "04": "000", "05": "001", "06": "002",
                "07": "003", "08": "004"}
 
 
 def _param(path: Path) -> object:
-    """A pytest parameter for one notebook, expected to fail (not strictly) where another helper owns it."""
-    marks = [pytest.mark.xfail(strict=False, reason="05b-05e are fixed by another helper")] \
-        if path.name.startswith(OTHER_HELPER) else []
-    return pytest.param(path, id=path.stem, marks=marks)
+    """A pytest parameter for one notebook, named by its file."""
+    return pytest.param(path, id=path.stem)
 
 
 def _code_tree(source: str) -> ast.Module | None:
