@@ -52,10 +52,13 @@ run: install
 	$(VENV)/bin/course-lib run --profile $(PROFILE)
 
 # The tests need the full set: they check both style-transfer backends.
+# tests/own_process loads TensorFlow into the test process, which can crash a process that imports
+# torchvision afterwards: those tests get a pytest process of their own, after the main run.
 test: install-full browser
 	COURSE_PROFILE=smoke COURSE_BROWSER_TESTS=$(BROWSER) $(PY) -m pytest -n $(JOBS) --dist loadfile \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider tests notebooks
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider --ignore=tests/own_process tests notebooks
+	COURSE_PROFILE=smoke $(PY) -m pytest -p no:cacheprovider tests/own_process
 
 # The kernels start through course_lib.kernel (installed above), which sets the thread policy of
 # course_lib.runtime; the server gets it too, for terminals and other kernels started from it.
