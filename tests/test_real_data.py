@@ -144,3 +144,13 @@ def test_named_traffic_sign_folders_with_a_classes_csv(cache):
     (root / "classes.csv").write_text("folder,class\nyield,13\nstop,13\n")
     with pytest.raises(ValueError, match="maps both 'yield' and 'stop' to class 13"):
         load_traffic_signs(quiet=True)
+
+
+def test_a_quick_status_looks_for_files_without_loading_them(cache, monkeypatch):
+    from course_lib import data
+    (cache / "mnist").mkdir(parents=True)
+    (cache / "mnist" / FILES[0]).write_bytes(b"garbage")
+    monkeypatch.setattr(data, "check", lambda source: pytest.fail("a quick status must not run the loaders"))
+    table = data.status(deep=False).set_index("name")
+    assert table.loc["mnist", "in cache"] == "present, not checked"
+    assert table.loc["cifar10", "in cache"] == "missing"

@@ -139,12 +139,21 @@ def check(source: Source) -> Usability:
     return Usability("usable", _summary(result))
 
 
-def status(sources: list[str] | None = None) -> pd.DataFrame:
-    """What is in the cache: per source, what its loader makes of it (usable / partial / unusable / missing), and the fallback."""
+def status(sources: list[str] | None = None, deep: bool = True) -> pd.DataFrame:
+    """What is in the cache: per source, what its loader makes of it (usable / partial / unusable / missing), and the fallback.
+
+    ``deep=False`` only looks for files (state ``present, not checked``): a quick glance for notebook 00,
+    which must not load every data set; ``course-lib data list`` always checks with the loaders.
+    """
     rows = []
     for s in [SOURCES[n] for n in sources if n in SOURCES] if sources else SOURCES.values():
         folder = cache_dir(s.cache_folder, create=False)
-        verdict = check(s)
+        if deep:
+            verdict = check(s)
+        elif folder_size(folder):
+            verdict = Usability("present, not checked", "`course-lib data list` checks it with its loader")
+        else:
+            verdict = Usability("missing", "nothing in the cache")
         rows.append({"name": s.name, "in cache": verdict.state, "detail": verdict.detail,
                      "size (MB)": round(folder_size(folder) / 1e6, 1),
                      "used when missing": s.fallback or "none: the notebook says how to fetch it",
@@ -159,7 +168,8 @@ def status(sources: list[str] | None = None) -> pd.DataFrame:
 
 
 __all__ = [
-    "SOURCES", "Source", "Usability", "check", "fetch", "status", "UnusableData", "ImageSet", "stratified_split", "DataUnavailable", "DownloadError",
+    "SOURCES", "Source", "Usability", "check", "fetch", "status", "UnusableData", "ImageSet", "stratified_split",
+    "DataUnavailable", "DownloadError",
     "download", "safe_extract", "load_mnist", "load_fashion_mnist", "load_omniglot", "load_cifar10",
     "load_course_digits", "split_course_digits", "DigitPrep", "MNIST_LIKE", "ZOOMED_IN",
     "load_image_folder", "load_hushem", "load_silhouettes", "load_traffic_signs", "cache_dir",
