@@ -146,7 +146,7 @@ def download(
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
                 declared = response.headers.get("Content-Length")
-                declared = int(declared) if declared and declared.isdigit() else None
+                declared = int(declared) if declared and declared.isascii() and declared.isdigit() else None
                 received = 0
                 give_up = time.monotonic() + deadline
                 with tqdm(total=declared, unit="B", unit_scale=True, desc=dest.name,
