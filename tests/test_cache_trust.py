@@ -355,3 +355,10 @@ def test_checkpoint_keys_change_when_the_images_change_in_place():
     assert same != checkpoint_path("m", data=ImageSet(swapped, y, list("abcdef"), "set", "test"), epochs=2)
     assert checkpoint_path("m", data=x) != checkpoint_path("m", data=swapped)
     assert checkpoint_path("m", data=x) != checkpoint_path("m", data=x.double())  # dtype is content too
+
+
+def test_a_content_length_in_other_digits_is_ignored_not_a_raw_error(tmp_path, online):
+    head = "HTTP/1.0 200 OK\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1")  # '²'.isdigit() is True
+    url, _ = _raw_server(lambda c: c.sendall(head + PAYLOAD))
+    dest = download([url], tmp_path / "file.bin", md5=hashlib.md5(PAYLOAD).hexdigest(), progress=False, timeout=5)
+    assert dest.read_bytes() == PAYLOAD
