@@ -9,10 +9,12 @@ no longer warns that it runs over TCP without encryption.
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,15 +89,50 @@ def ipc_kernel_config(folder: Path | str):
     return config
 
 
+COUNTER = re.compile(r"\d+/\d+")  # "84/100": what a progress bar or an "epoch 84/100" line shows
+TAGS = re.compile(r"<[^>]+>")
+
+
+def progress_text(text: str) -> str | None:
+    """The last line of ``text`` that reports progress (a tqdm counter, "epoch 84/100"), tidied; else None."""
+    lines = [TAGS.sub(" ", line).replace("\r", "\n") for line in str(text).splitlines()]
+    lines = [part for line in lines for part in line.split("\n")]
+    found = [" ".join(html.unescape(line).split()) for line in lines if COUNTER.search(line)]
+    return found[-1][:80] if found else None
+
+
+def _progress_client(on_progress: Callable[[str], None]) -> type:
+    """A NotebookClient that forwards the progress a cell reports (widget bars, printed counters) as it runs."""
+    from nbclient import NotebookClient
+
+    class ProgressClient(NotebookClient):
+        def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+            super().handle_comm_msg(outs, msg, cell_index)
+            value = msg["content"].get("data", {}).get("state", {}).get("value")  # tqdm's HTML counter widget
+            if isinstance(value, str) and (text := progress_text(value)):
+                on_progress(text)
+
+        def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int):
+            if msg["msg_type"] == "stream" and (text := progress_text(msg["content"].get("text", ""))):
+                on_progress(text)
+            return super().output(outs, msg, display_id, cell_index)
+
+    return ProgressClient
+
+
 def _write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
     with atomic_path(path) as tmp:
         nbformat.write(nb, tmp)
 
 
 def run_notebooks(paths: list[Path], profile: str = "class", out_dir: Path | None = None,
-                  cell_timeout: int = 3600, offline: bool = False, progress: bool = True) -> list[RunResult]:
-    """Execute each notebook in a fresh kernel under ``profile``; write executed copies to ``out_dir``."""
-    from nbclient import NotebookClient
+                  cell_timeout: int = 3600, offline: bool = False, progress: bool = True,
+                  on_progress: Callable[[str], None] | None = None) -> list[RunResult]:
+    """Execute each notebook in a fresh kernel under ``profile``; write executed copies to ``out_dir``.
+
+    While a long cell runs, the progress it reports (its own progress bars, "epoch 84/100" lines)
+    is shown beside the run's bar, or passed to ``on_progress``.
+    """
     from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
     if profile not in PROFILES:
@@ -111,11 +148,16 @@ def run_notebooks(paths: list[Path], profile: str = "class", out_dir: Path | Non
     # a private folder (mode 0700) for the kernels' IPC sockets; Unix socket paths must stay short
     with _environment(**env), tempfile.TemporaryDirectory(prefix="course-lib-ipc-") as sockets, \
             tqdm(total=total, desc="notebooks", unit="cell", disable=not progress) as bar:
+        def cell_done(**_: object) -> None:
+            bar.set_postfix_str("")
+            bar.update(1)
+
+        client_class = _progress_client(on_progress or (lambda text: bar.set_postfix_str(text)))
         for path, nb in notebooks:
             bar.set_description(path.stem)
-            client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}},
-                                    on_cell_executed=lambda **_: bar.update(1), config=ipc_kernel_config(sockets))
+            client = client_class(nb, timeout=cell_timeout, kernel_name="python3",
+                                  resources={"metadata": {"path": str(path.parent)}},
+                                  on_cell_executed=cell_done, config=ipc_kernel_config(sockets))
             start, error = time.perf_counter(), ""
             try:
                 client.execute()

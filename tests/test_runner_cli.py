@@ -101,3 +101,21 @@ def test_kernels_use_ipc_sockets_and_no_tcp_port(tmp_path, capfd):
     assert not Path(ip).parent.exists()  # the private socket folder is gone after the run
     assert {c.laddr for c in psutil.Process().net_connections(kind="inet")} <= before  # nor does the runner
     assert "without encryption" not in capfd.readouterr().err  # the kernel's TCP warning is gone
+
+
+def test_progress_inside_a_long_cell_reaches_the_runner(tmp_path):
+    from course_lib.runner import progress_text
+    assert progress_text("<div>epochs:  84%</div>|<span> 84/100 [00:05&lt;00:01]</span>") == "epochs: 84% | 84/100 [00:05<00:01]"
+    assert progress_text("loss 0.3\nepoch 7/10 done\n") == "epoch 7/10 done"
+    assert progress_text("no counter here") is None
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    write_nb(folder / "01_long.ipynb",
+             "from tqdm.auto import tqdm\nfor i in tqdm(range(3), desc='epochs'):\n    pass",
+             "for e in range(1, 3):\n    print(f'epoch {e}/2')")
+    seen = []
+    (result,) = run_notebooks(find_notebooks(None, folder), "smoke", tmp_path / "out", cell_timeout=120,
+                              progress=False, on_progress=seen.append)
+    assert result.ok, result.error
+    assert any("3/3" in text for text in seen), seen  # the cell's own progress bar, while it ran
+    assert "epoch 2/2" in seen
