@@ -62,8 +62,10 @@ test: install-full browser
 
 # The kernels start through course_lib.kernel (installed above), which sets the thread policy of
 # course_lib.runtime; the server gets it too, for terminals and other kernels started from it.
+# Kernels left behind by closed notebook tabs hold memory: shut down after an idle hour (open tabs are kept).
 lab: install
-	$(POLICY) $(VENV)/bin/jupyter lab notebooks/
+	$(POLICY) $(VENV)/bin/jupyter lab notebooks/ \
+		--MappingKernelManager.cull_idle_timeout=3600 --MappingKernelManager.cull_interval=300
 
 report: install
 	$(VENV)/bin/course-lib report --dir build/executed/$(PROFILE)
