@@ -255,7 +255,11 @@ class Student:
         deadline = time.monotonic() + 30
         errors: list[str] | None = None
         while time.monotonic() < deadline:
-            nb = json.loads(path.read_text())
+            try:
+                nb = json.loads(path.read_text())
+            except json.JSONDecodeError:  # caught while the server was writing it: read it again
+                time.sleep(0.5)
+                continue
             counts = [c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"]
             if counts and all(counts):  # the saved file holds this run's outputs
                 errors = [f"{o.get('ename')}: {o.get('evalue')}" for c in nb["cells"] if c["cell_type"] == "code"
