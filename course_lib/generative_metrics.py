@@ -258,22 +258,47 @@ class FIDPair:
     splits: int
 
 
+def _fid_features(images: torch.Tensor, feature_net: FeatureNet) -> torch.Tensor:
+    """The features torchmetrics' FID would extract from ``images`` (same network, same byte scaling), float64."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=feature_net.fid_feature, normalize=True)
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), 256):
+            batch = images[i:i + 256]
+            batch = batch if metric.used_custom_model else (batch * 255).byte()
+            out.append(metric.inception(batch).double().reshape(len(batch), -1))
+    return torch.cat(out)
+
+
+def _frechet(a: torch.Tensor, b: torch.Tensor) -> float:
+    """FID between two feature matrices (N, d), by torchmetrics' formula (covariances with N - 1)."""
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    root = torch.linalg.eigvals(cov_a @ cov_b).sqrt().real.sum()
+    return float((a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * root)
+
+
 def fid_like_with_like(real: torch.Tensor, fake: torch.Tensor, feature_net: FeatureNet, splits: int = 5,
                        seed: int = 0) -> FIDPair:
-    """FID(A, G) and FID(A, B) over random splits of the real images into A and B, G as many generated images as B."""
+    """FID(A, G) and FID(A, B) over random splits of the real images into A and B, G as many generated images as B.
+
+    Features are extracted once per set; each split only re-fits the Gaussians.
+    """
     real, fake = _check(real, "fid_like_with_like (real)", minimum=4), _check(fake, "fid_like_with_like (generated)")
     if splits < 1:
         raise ValueError(f"fid_like_with_like: splits must be at least 1, got {splits}")
     half = len(real) // 2
     m = min(half, len(fake))                        # B and G: the same size
+    fr, ff = _fid_features(real, feature_net), _fid_features(fake, feature_net)
     g = torch.Generator().manual_seed(seed)
     to_gen, to_real = [], []
     for _ in range(splits):
         order = torch.randperm(len(real), generator=g)
-        a, b = real[order[:half]], real[order[half:half + m]]
-        gen = fake[torch.randperm(len(fake), generator=g)[:m]]
-        to_gen.append(fid(a, gen, feature_net))
-        to_real.append(fid(a, b, feature_net))
+        a, b = fr[order[:half]], fr[order[half:half + m]]
+        gen = ff[torch.randperm(len(fake), generator=g)[:m]]
+        to_gen.append(_frechet(a, gen))
+        to_real.append(_frechet(a, b))
     return FIDPair(float(np.mean(to_gen)), float(np.mean(to_real)), float(np.std(to_gen)), float(np.std(to_real)),
                    (half, m), splits)
 

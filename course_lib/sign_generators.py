@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch.nn import functional as F
@@ -33,6 +34,9 @@ from course_lib.data.imageset import ImageSet
 from course_lib.evolution import torch_threads
 from course_lib.train import checkpoint_path, fingerprint, load_verified, save_atomic
 from course_lib.profiles import doc, ours
+
+if TYPE_CHECKING:  # the metrics load torchmetrics and scikit-image: only when 05 scores images
+    from course_lib.generative_metrics import PairedIS
 
 KINDS = ("vae", "dcgan", "ddpm")
 NAMES = {"vae": "VAE", "dcgan": "DCGAN", "ddpm": "DDPM"}
@@ -183,7 +187,7 @@ def quality(kind: str, data: ImageSet, profile: str | None = None, progress: boo
 
 
 def whole_set_quality(kind: str, data: ImageSet, profile: str | None = None,
-                      progress: bool = True) -> "PairedIS":  # noqa: F821
+                      progress: bool = True) -> PairedIS:
     """IS over all ten classes together (001 computed it, without printing a value), real and generated alike.
 
     Scores :func:`bank`'s first ``metric_images`` images per class and as many real images in the
@@ -310,4 +314,5 @@ def generated_set(kind: str, data: ImageSet, settings, n_per_class: int, seed: i
 
 __all__ = ["KINDS", "NAMES", "TABLES", "VAESettings", "DCGANSettings", "DDPMSettings", "SETTINGS", "class_images",
            "epochs_for_steps", "settings_for", "StudySettings", "STUDY", "study_settings", "bank_size",
-           "metric_features", "bank", "quality", "whole_set_quality", "first_per_class", "train_generators", "sample", "generated_set"]
+           "metric_features", "bank", "quality", "whole_set_quality", "first_per_class", "train_generators", "sample",
+           "generated_set"]

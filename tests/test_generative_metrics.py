@@ -68,6 +68,12 @@ def test_fid_of_a_set_with_itself_is_zero_and_grows_with_a_shift():
         gm.fid_like_with_like(real[:3], real, TOY)
 
 
+def test_fid_from_cached_features_is_torchmetrics_fid():
+    real, fake = _noisy(30, (0.5, 0.4, 0.3), 0), _noisy(20, (0.6, 0.4, 0.3), 1)
+    ours = gm._frechet(gm._fid_features(real, TOY), gm._fid_features(fake, TOY))
+    assert ours == pytest.approx(gm.fid(real, fake, TOY), rel=1e-6, abs=1e-9)
+
+
 def _varied(n: int, seed: int) -> torch.Tensor:
     """Images whose colour statistics vary from image to image: one draw from a fixed distribution."""
     g = torch.Generator().manual_seed(seed)
