@@ -1,4 +1,4 @@
-"""The ``course-lib`` command: run the notebooks, manage the data cache, build the report."""
+"""The ``course-lib`` command: run the notebooks, write the student edition, manage the data cache, build the report."""
 
 from __future__ import annotations
 
@@ -27,6 +27,21 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from course_lib.runner import build_report
     md, html = build_report(Path(args.dir) if args.dir else None, Path(args.report) if args.report else None)
     print(f"Report: {md}\n        {html}")
+    return 0
+
+
+def _cmd_student(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from course_lib.editions import exercise_cells, write_student_edition
+    from course_lib.runner import BUILD_DIR, find_notebooks
+    folder = Path(args.notebooks_dir) if args.notebooks_dir else None
+    paths = find_notebooks(args.notebooks or None, *([folder] if folder else []))
+    out = Path(args.out) if args.out else BUILD_DIR / "student"
+    for path in write_student_edition(paths, out):
+        n = len(exercise_cells(nbformat.read(path, as_version=4))["solution"])
+        print(f"  {path.name:45s} {n} exercise(s)")
+    print(f"Student edition: {out} (solutions and hidden tests removed with nbgrader's preprocessors)")
     return 0
 
 
@@ -75,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--dir", help="folder of executed notebooks (default: build/executed/class)")
     report.add_argument("--report", help="report path without suffix (default: build/report)")
     report.set_defaults(func=_cmd_report)
+
+    student = sub.add_parser("student", help="write the student edition (solutions and hidden tests removed)")
+    student.add_argument("notebooks", nargs="*", help="notebook numbers or names (default: all)")
+    student.add_argument("--out", help="folder for the student edition (default: build/student)")
+    student.add_argument("--notebooks-dir", help="folder holding the notebooks (default: the repository's notebooks/)")
+    student.set_defaults(func=_cmd_student)
 
     data = sub.add_parser("data", help="pre-load or inspect the data cache")
     data_sub = data.add_subparsers(dest="data_command", required=True)
