@@ -150,5 +150,31 @@ def test_every_published_table_has_a_pinning_test():
     # a new CSV in reference_data must get its own test above (this list is the tests' coverage)
     pinned = {"000_table1_energy", "000_table2_keras_loss", "000_table3_discriminator", "000_style_claims",
               "001_table4_vae_metrics", "001_table5_dcgan_metrics", "001_table6_ddpm_metrics",
-              "001_classifier", "004_table4_classifier"}
+              "001_classifier", "004_table4_classifier", "004_text_claims"}
     assert set(reference.tables().table_id) == pinned, set(reference.tables().table_id) ^ pinned
+
+
+def test_004_text_claims_match_the_abstract_and_sections_4_5_and_5():
+    # Abstract: "up to 4 %" and "on average by 1 %"; section 4.5: 4 of 5 seeds beat the baseline's
+    # average, best fitness between 0.99 and 1 within an interval of 0.01; section 5: accuracy +0.8 %, F1 +1.2 %.
+    table = reference.load("004_text_claims").set_index("claim")
+    expected = {"best_seed_gain": 0.04, "mean_gain": 0.01, "seeds_above_baseline": 4, "seeds": 5,
+                "conclusion_accuracy_gain": 0.008, "conclusion_f1_gain": 0.012,
+                "fitness_low": 0.99, "fitness_high": 1.0, "fitness_band": 0.01}
+    assert list(table.index) == list(expected)
+    np.testing.assert_allclose(table.value.to_numpy(float), list(expected.values()), rtol=0, atol=1e-12)
+    assert table.loc["conclusion_f1_gain", "metric"] == "f1"
+    assert (table.unit > 0).all()
+
+
+def test_004_text_claims_agree_with_its_own_table_4():
+    # the document's words and its Table 4 tell the same story, to the precision the words state
+    from course_lib.latent_ga import gain_claims
+    claims = reference.load("004_text_claims").set_index("claim")
+    table4 = reference.load("004_table4_classifier")
+    for metric, prefix in (("accuracy", ""), ("accuracy", "conclusion_accuracy_"), ("f1", "conclusion_f1_")):
+        measured = gain_claims(table4, "original", "augmented", metric)
+        for key in (["best_seed_gain", "mean_gain", "seeds_above_baseline", "seeds"] if not prefix else ["gain"]):
+            name = prefix + key if prefix else key
+            value = measured["mean_gain"] if prefix else measured[key]
+            assert abs(value - claims.loc[name, "value"]) <= claims.loc[name, "unit"] / 2 + 1e-9, (name, value)
