@@ -111,6 +111,20 @@ def test_001_classifier_matches_section_3_4_text():
     assert (table.validation_images - table.n_generated_per_class == 28).all()
 
 
+# ---- document 003 (Zemouri, semi-supervised adversarial VAE) --------------------------------------
+
+def test_003_text_claims_match_sections_4_4_1_and_4_4_2():
+    # 4.4.1 / Fig. 7d: Fashion-MNIST classes 5, 7 and 9 (the shoes) grouped together, the bag cluster (8)
+    # isolated; 4.4.2 A / Fig. 9b: Omniglot cannot be rebuilt with Kz = 2 except by forcing beta to 0.5
+    table = reference.load("003_text_claims").set_index("claim")
+    assert list(table.index) == ["fashion_shoes_together", "fashion_bag_apart", "omniglot_kz2_only_beta"]
+    assert [int(c) for c in table.loc["fashion_shoes_together", "value"].split()] == [5, 7, 9]
+    assert int(table.loc["fashion_bag_apart", "value"]) == 8
+    assert float(table.loc["omniglot_kz2_only_beta", "value"]) == 0.5
+    assert list(table.data_set) == ["Fashion-MNIST", "Fashion-MNIST", "Omniglot"]
+    assert table.section.str.contains("4.4.1").tolist() == [True, True, False]
+
+
 # ---- document 004 (Fernandes, Correia & Machado, latent space exploration) -------------------------
 
 _004_ROWS = {  # Table 4, section 4: accuracy, precision, recall, F1, AUROC, average precision
@@ -150,7 +164,8 @@ def test_every_published_table_has_a_pinning_test():
     # a new CSV in reference_data must get its own test above (this list is the tests' coverage)
     pinned = {"000_table1_energy", "000_table2_keras_loss", "000_table3_discriminator", "000_style_claims",
               "001_table4_vae_metrics", "001_table5_dcgan_metrics", "001_table6_ddpm_metrics",
-              "001_classifier", "004_table4_classifier", "004_text_claims"}
+              "001_classifier", "004_table4_classifier", "004_text_claims",
+              "003_text_claims"}
     assert set(reference.tables().table_id) == pinned, set(reference.tables().table_id) ^ pinned
 
 
