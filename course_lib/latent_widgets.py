@@ -9,12 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import ipywidgets as w
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from course_lib.plots import figure_png
+
+# The callbacks draw on bare Figures, never through pyplot: a pyplot figure made in a widget callback
+# is known to JupyterLab's inline backend, which then prints its repr into the log console.
 
 
 def latent_explorer(model: "AdversarialVAE", codes: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor,
@@ -42,7 +45,8 @@ def latent_explorer(model: "AdversarialVAE", codes: np.ndarray | torch.Tensor, l
         with torch.no_grad():
             picture = model.decoder(z)[0]
             proba = model.classifier.proba(z)[0].numpy()
-        fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(12, 3.6), gridspec_kw={"width_ratios": [1.3, 1, 1.3]})
+        fig = Figure(figsize=(12, 3.6))
+        a1, a2, a3 = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1.3]})
         sc = a1.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10" if len(classes) <= 10 else "nipy_spectral",
                         s=4, alpha=0.6)
         a1.plot([z1.value], [z2.value], marker="x", color="black", markersize=12, mew=3)
@@ -96,7 +100,8 @@ def beta_gamma_browser(originals: torch.Tensor, cells: Mapping[tuple[float, floa
                           f"trained cells: {trained}")
             return
         images = cells[key]["images"]
-        fig, axes = plt.subplots(2, n, figsize=(n * 0.9, 2.1), squeeze=False)
+        fig = Figure(figsize=(n * 0.9, 2.1))
+        axes = fig.subplots(2, n, squeeze=False)
         for i in range(n):
             for row, src in enumerate((originals, images)):
                 axes[row, i].imshow(src[i].permute(1, 2, 0).squeeze(-1).numpy(), cmap="gray", vmin=0, vmax=1)

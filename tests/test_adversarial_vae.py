@@ -271,3 +271,37 @@ def test_run_experiment_and_baseline_reload_from_cache(cache):
     again = av.run_experiment("toy", (x, y), (x, y), 3, **kwargs)  # everything loads from the checkpoints
     assert again.step1.resumed_from == 1 and all(h.resumed_from == 1 for _, h in again.cells.values())
     assert torch.equal(again.recon[(0.1, 0.1)], exp.recon[(0.1, 0.1)])
+
+
+def test_class_centre_neighbours_finds_the_nearest_centre():
+    # three tight clusters: 0 and 1 close together, 2 far away
+    codes = torch.tensor([[0.0, 0.0], [0.2, 0.0], [1.0, 0.0], [1.2, 0.0], [10.0, 0.0], [10.0, 0.2]])
+    labels = torch.tensor([0, 0, 1, 1, 2, 2])
+    nearest, distance = av.class_centre_neighbours(codes, labels)
+    assert nearest == {0: 1, 1: 0, 2: 1}
+    assert distance[0] == pytest.approx(1.0) and distance[2] == pytest.approx(math.hypot(8.9, 0.1))
+    with pytest.raises(ValueError, match="at least two classes"):
+        av.class_centre_neighbours(codes[:2], labels[:2])
+    with pytest.raises(ValueError, match="expected codes"):
+        av.class_centre_neighbours(codes, labels[:3])
+
+
+def test_widget_callbacks_draw_without_pyplot(monkeypatch):
+    # a pyplot figure made in a callback leaks '<Figure size ... with 0 Axes>' into JupyterLab's log
+    import matplotlib.pyplot as plt
+
+    from course_lib.latent_widgets import beta_gamma_browser, latent_explorer
+    m = av.AdversarialVAE.build(n_classes=3, **TINY)
+    x = torch.rand(4, 1, 28, 28)
+    explorer = latent_explorer(m, np.random.default_rng(0).normal(size=(30, 2)), np.arange(30) % 3, ["a", "b", "c"])
+    browser = beta_gamma_browser(x, {(0.0, 0.0): {"images": x * 0.5, "scores": {}},
+                                     (0.1, 0.0): {"images": x, "scores": {}}})
+
+    def no_pyplot(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a widget callback made a pyplot figure")
+
+    monkeypatch.setattr(plt, "figure", no_pyplot)
+    monkeypatch.setattr(plt, "subplots", no_pyplot)
+    explorer.controls["z1"].value = 0.5
+    browser.controls["beta"].value = 0.1
+    assert explorer.image.value and browser.image.value

@@ -162,3 +162,18 @@ def test_widgets_update_when_a_control_moves(tiny_g):
     assert live.info.value != before
     with pytest.raises(KeyError, match="no generator"):
         evolution_browser(runs, {"a": tiny_g})
+
+
+def test_gain_claims_measure_best_seed_mean_gain_and_seeds_above():
+    import pandas as pd
+
+    from course_lib.latent_ga import gain_claims
+    table = pd.DataFrame({"row": ["Original", "Model-0", "Model-1", "Augmented", "Seed-0", "Seed-1", "Seed-2"],
+                          "arm": ["a"] * 3 + ["b"] * 4, "accuracy": [9.0, 0.5, 0.7, 9.0, 0.55, 0.61, 0.8]})
+    got = gain_claims(table, "a", "b")  # summary rows (no '-') are ignored: 9.0 would break every value
+    assert got["best_seed_gain"] == pytest.approx(0.2) and got["mean_gain"] == pytest.approx(1.96 / 3 - 0.6)
+    assert got["seeds_above_baseline"] == 2 and got["seeds"] == 3
+    with pytest.raises(ValueError, match="expected seed rows for arms"):
+        gain_claims(table, "a", "zzz")
+    with pytest.raises(KeyError, match="missing"):
+        gain_claims(table.drop(columns="arm"), "a", "b")

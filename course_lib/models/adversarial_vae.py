@@ -593,6 +593,25 @@ def latent_accuracy(model: AdversarialVAE, x: torch.Tensor, y: torch.Tensor) -> 
     return float((pred == y).float().mean())
 
 
+def class_centre_neighbours(codes: torch.Tensor, labels: torch.Tensor) -> tuple[dict[int, int], dict[int, float]]:
+    """Per class: the class whose centre (mean code) is nearest to its own, and that distance.
+
+    The measure behind 003's 'the shoe classes lie together in the 2-D space' (section 4.4.1).
+    """
+    codes, labels = torch.as_tensor(codes, dtype=torch.float32), torch.as_tensor(labels)
+    if codes.dim() != 2 or len(codes) != len(labels):
+        raise ValueError(f"expected codes (N, latent) and N labels; got {tuple(codes.shape)} and {tuple(labels.shape)}")
+    classes = sorted(int(c) for c in labels.unique())
+    if len(classes) < 2:
+        raise ValueError(f"need codes of at least two classes to find neighbours; found classes {classes}")
+    centres = torch.stack([codes[labels == c].mean(0) for c in classes])
+    dist = torch.cdist(centres, centres)
+    dist.fill_diagonal_(float("inf"))
+    nearest = dist.min(1)
+    return ({c: classes[int(j)] for c, j in zip(classes, nearest.indices)},
+            {c: float(d) for c, d in zip(classes, nearest.values)})
+
+
 def laplacian_variance(images: torch.Tensor) -> torch.Tensor:
     """Sharpness of each image (N, C, H, W): variance of its 3x3 Laplacian (blurry images score low)."""
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
