@@ -107,3 +107,42 @@ def test_student_edition_runs_unsolved_and_a_solved_submission_gets_full_marks(t
     graded = _execute(restore_tests(solved, instructor), tmp_path, allow_errors=True)
     assert autograde(graded, instructor) == (2.0, 2.0)
     assert "using your function" in _outputs(graded)
+
+
+# ---------------------------------------------------------------- the other lessons' exercises can fail and pass
+
+def _lesson_cases():
+    import torch
+
+    from course_lib.lessons.genetic_autoencoder import exercises as ex06
+    from course_lib.lessons.latent_evolution import exercises as ex08
+    from course_lib.lessons.traffic_signs import exercises as ex05
+
+    def no_half(mu, logvar, eps):
+        return mu + torch.exp(logvar) * eps
+
+    def kl_no_batch_mean(mu, logvar):
+        return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+    def mae_all(outputs, targets):
+        return (outputs - targets).abs().mean()
+
+    def mutate_in_place(parent, positions, u, step):
+        parent[positions] += step * u
+        return parent
+
+    def centred(a, b):
+        a, b = a - a.mean((-3, -2, -1), keepdim=True), b - b.mean((-3, -2, -1), keepdim=True)
+        return (a * b).sum((-3, -2, -1)) / (a.flatten(1).norm(dim=1) * b.flatten(1).norm(dim=1))
+
+    return [(ex05.REPARAMETERISE, no_half, "values differ"), (ex05.KL_DIVERGENCE, kl_no_batch_mean, "values differ"),
+            (ex06.MAE_FITNESS, mae_all, "shape"), (ex06.MUTATE, mutate_in_place, "values differ"),
+            (ex08.NCC, centred, "values differ")]
+
+
+@pytest.mark.parametrize("case", range(5))
+def test_each_lesson_exercise_passes_its_reference_and_catches_a_typical_mistake(case, capsys):
+    exercise, wrong, says = _lesson_cases()[case]
+    assert exercises.check(exercise, exercise.reference)
+    assert not exercises.check(exercise, wrong)
+    assert says in capsys.readouterr().out
