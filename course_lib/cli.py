@@ -18,7 +18,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     results = run_notebooks(paths, args.profile, out, cell_timeout=args.cell_timeout, offline=args.offline)
     md, html = build_report(out, Path(args.report) if args.report else None)
     for r in results:
-        print(f"  {'ok    ' if r.ok else 'FAILED'} {r.name:32s} {r.seconds / 60:5.1f} min  {r.error}")
+        memory = f"{r.peak_mb:6.0f} MB" if r.peak_mb is not None else "      -  "
+        print(f"  {'ok    ' if r.ok else 'FAILED'} {r.name:32s} {r.seconds / 60:5.1f} min {memory}  {r.error}")
     print(f"Report: {md}\n        {html}")
     return 0 if all(r.ok for r in results) else 1
 

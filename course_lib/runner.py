@@ -42,6 +42,7 @@ class RunResult:
     seconds: float
     output: Path
     error: str = ""
+    peak_mb: float | None = None  # the kernel's peak resident memory (Linux), None where it cannot be read
 
 
 def find_notebooks(names: list[str] | None = None, folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -120,6 +121,18 @@ def _progress_client(on_progress: Callable[[str], None]) -> type:
     return ProgressClient
 
 
+def kernel_peak_mb(client: object) -> float | None:
+    """Peak resident memory of a running notebook client's kernel process in MB (Linux's VmHWM), else None."""
+    try:
+        pid = client.km.provisioner.process.pid  # type: ignore[attr-defined]
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB -> MB
+    except (AttributeError, OSError, ValueError):
+        return None
+    return None
+
+
 def _write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
     with atomic_path(path) as tmp:
         nbformat.write(nb, tmp)
@@ -148,9 +161,14 @@ def run_notebooks(paths: list[Path], profile: str = "class", out_dir: Path | Non
     # a private folder (mode 0700) for the kernels' IPC sockets; Unix socket paths must stay short
     with _environment(**env), tempfile.TemporaryDirectory(prefix="course-lib-ipc-") as sockets, \
             tqdm(total=total, desc="notebooks", unit="cell", disable=not progress) as bar:
+        current: dict[str, object] = {}
+
         def cell_done(**_: object) -> None:
             bar.set_postfix_str("")
             bar.update(1)
+            peak = kernel_peak_mb(current.get("client"))  # the high-water mark only grows: the last read is the peak
+            if peak is not None:
+                current["peak"] = peak
 
         client_class = _progress_client(on_progress or (lambda text: bar.set_postfix_str(text)))
         for path, nb in notebooks:
@@ -158,6 +176,8 @@ def run_notebooks(paths: list[Path], profile: str = "class", out_dir: Path | Non
             client = client_class(nb, timeout=cell_timeout, kernel_name="python3",
                                   resources={"metadata": {"path": str(path.parent)}},
                                   on_cell_executed=cell_done, config=ipc_kernel_config(sockets))
+            current.clear()
+            current["client"] = client
             start, error = time.perf_counter(), ""
             try:
                 client.execute()
@@ -167,11 +187,14 @@ def run_notebooks(paths: list[Path], profile: str = "class", out_dir: Path | Non
             except Exception as exc:  # a kernel that died, a missing kernel: report and go on
                 error = f"{type(exc).__name__}: {exc}"[:500]
             seconds = time.perf_counter() - start
+            peak = current.get("peak")
             nb.metadata[REPORT_KEY] = {"profile": profile, "seconds": round(seconds, 1), "ok": not error,
-                                      "error": error, "executed_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+                                      "error": error, "executed_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                      "peak_mb": None if peak is None else round(float(peak))}
             output = out_dir / path.name
             _write_atomic(nb, output)
-            results.append(RunResult(path.stem, not error, seconds, output, error))
+            results.append(RunResult(path.stem, not error, seconds, output, error,
+                                     None if peak is None else float(peak)))
             if error:
                 bar.write(f"{path.stem}: FAILED - {error}")
     return results
@@ -199,14 +222,14 @@ def build_report(executed_dir: Path | None = None, out: Path | None = None) -> t
     out = Path(out or executed_dir.parent.parent / "report")
     lines = ["# course_lib: results report", "",
              f"Executed notebooks from `{executed_dir}`; report written {time.strftime('%Y-%m-%d %H:%M')}.", "",
-             "| notebook | profile | status | minutes |", "|---|---|---|---|"]
+             "| notebook | profile | status | minutes | peak memory (MB) |", "|---|---|---|---|---|"]
     sections = []
     for path in files:
         nb = nbformat.read(path, as_version=4)
         meta = nb.metadata.get(REPORT_KEY, {})
         status = "ok" if meta.get("ok") else f"FAILED: {meta.get('error', 'not run by course-lib')}"
         lines.append(f"| {path.stem} | {meta.get('profile', '?')} | {status.replace('|', '/')} | "
-                     f"{meta.get('seconds', 0) / 60:.1f} |")
+                     f"{meta.get('seconds', 0) / 60:.1f} | {meta.get('peak_mb') or '-'} |")
         tables = collect_tables(nb)
         body = "\n\n".join(t["markdown"] for t in tables) if tables else "*No results tables in this notebook.*"
         sections.append(f"## {path.stem}\n\n{body}")

@@ -119,3 +119,17 @@ def test_progress_inside_a_long_cell_reaches_the_runner(tmp_path):
     assert result.ok, result.error
     assert any("3/3" in text for text in seen), seen  # the cell's own progress bar, while it ran
     assert "epoch 2/2" in seen
+
+
+def test_the_report_gives_each_notebooks_time_and_peak_memory(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    write_nb(folder / "01_big.ipynb", "import numpy as np\nx = np.ones(40_000_000)  # 320 MB, touched\nprint(x.sum())")
+    write_nb(folder / "02_small.ipynb", "print(1)")
+    big, small = run_notebooks(find_notebooks(None, folder), "smoke", tmp_path / "out", cell_timeout=120,
+                               progress=False)
+    assert big.ok and small.ok
+    assert big.peak_mb is not None and big.peak_mb > 320 and small.peak_mb < big.peak_mb - 250
+    md, _ = build_report(tmp_path / "out", tmp_path / "report")
+    row = next(line for line in md.read_text().splitlines() if line.startswith("| 01_big"))
+    assert int(row.split("|")[-2]) > 320
