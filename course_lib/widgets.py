@@ -12,6 +12,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 
 from course_lib.data.course_digits import DigitPrep, prepare_digits
 from course_lib.data.imageset import ImageSet
@@ -210,6 +211,25 @@ def autoencoder_explorer(datasets: dict, seed: int = 0) -> w.VBox:
     return ui
 
 
+def recall_figure(base_recall: np.ndarray, recall: np.ndarray, examples: np.ndarray, baseline_label: str) -> Figure:
+    """Per-class recall bars (baseline vs. this framing) beside one framed example of each digit."""
+    import matplotlib.pyplot as plt
+    fig = plt.figure(figsize=(11, 3.2))
+    ax = fig.add_axes([0.05, 0.15, 0.42, 0.75])
+    idx = np.arange(10)
+    ax.bar(idx - 0.2, base_recall, 0.4, label=baseline_label, color="lightgray")
+    ax.bar(idx + 0.2, recall, 0.4, label="this framing", color="tab:blue")
+    # the legend sits in a band above recall 1, where no bar can reach
+    ax.set(xticks=idx, ylim=(0, 1.3), yticks=np.linspace(0, 1, 6), xlabel="digit", ylabel="recall",
+           title="per-class recall on course digits")
+    ax.legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
+    for i in range(10):
+        sub = fig.add_axes([0.52 + (i % 5) * 0.095, 0.52 - (i // 5) * 0.45, 0.085, 0.38])
+        sub.imshow(examples[i, 0], cmap="gray", vmin=0, vmax=1)
+        sub.axis("off")
+    return fig
+
+
 def transfer_explorer(model: "torch.nn.Module", raw_images: np.ndarray, labels: np.ndarray,
                       baseline: DigitPrep | None = None) -> w.VBox:
     """Re-frame the course digits (box, centring, stroke) and re-score an MNIST-trained model live.
@@ -217,8 +237,6 @@ def transfer_explorer(model: "torch.nn.Module", raw_images: np.ndarray, labels: 
     ``raw_images`` are the course digits before framing (e.g. scikit-learn's 8x8 scans), ``labels``
     their classes. Shows the accuracy and per-class recall beside those of the ``baseline`` framing.
     """
-    import matplotlib.pyplot as plt
-
     from course_lib.data.course_digits import MNIST_LIKE
     from course_lib.metrics import per_class_recall, predict_proba
 
@@ -243,19 +261,7 @@ def transfer_explorer(model: "torch.nn.Module", raw_images: np.ndarray, labels: 
     def update(_change: object = None) -> None:
         prep = DigitPrep(box=box.value, center=center.value, thickness=thickness.value)
         acc, recall, examples = score(prep)
-        fig = plt.figure(figsize=(11, 3.2))
-        ax = fig.add_axes([0.05, 0.15, 0.42, 0.75])
-        idx = np.arange(10)
-        ax.bar(idx - 0.2, base_recall, 0.4, label=f"baseline {baseline.box}px/{baseline.center}", color="lightgray")
-        ax.bar(idx + 0.2, recall, 0.4, label="this framing", color="tab:blue")
-        # the legend sits in a band above recall 1, where no bar can reach
-        ax.set(xticks=idx, ylim=(0, 1.3), yticks=np.linspace(0, 1, 6), xlabel="digit", ylabel="recall",
-               title="per-class recall on course digits")
-        ax.legend(fontsize=8, loc="upper center", ncol=2, frameon=False)
-        for i in range(10):
-            sub = fig.add_axes([0.52 + (i % 5) * 0.095, 0.52 - (i // 5) * 0.45, 0.085, 0.38])
-            sub.imshow(examples[i, 0], cmap="gray", vmin=0, vmax=1)
-            sub.axis("off")
+        fig = recall_figure(base_recall, recall, examples, f"baseline {baseline.box}px/{baseline.center}")
         image.value = figure_png(fig)
         info.value = (f"Accuracy of the model on all {len(labels)} course digits: <b>{acc:.1%}</b> "
                       f"(baseline framing: {base_acc:.1%}; change: {100 * (acc - base_acc):+.1f} points)")
