@@ -114,7 +114,7 @@ def autoencoder_explorer(datasets: dict, seed: int = 0) -> w.VBox:
     ``datasets`` maps a name to a :class:`course_lib.data.bioprocess.Splits`. Shows the energy
     curves, the per-layer gradient norms and a 3-D view of data vs. reconstruction, and the test
     energy / validation error beside the document's Table I row for the same width. Turning the view
-    angle only re-draws the last trained network; every other control retrains.
+    angle only re-draws; other controls retrain, except back to one of the last few settings (kept).
     """
     import matplotlib.pyplot as plt
     import pandas as pd
@@ -139,7 +139,8 @@ def autoencoder_explorer(datasets: dict, seed: int = 0) -> w.VBox:
     info = w.HTML()
     status = busy_status()
     controls = (data, hidden, *act, lr, epochs, azimuth)
-    trained: dict = {"key": None, "result": None, "trainings": 0}
+    trained: dict = {"results": {}, "trainings": 0}  # the last few trained networks, by their settings
+    keep = 4  # ours: enough to go back to the previous settings instantly, small in memory
 
     def settings() -> tuple:
         return (data.value, hidden.value, tuple(a.value for a in act), lr.value, epochs.value)
@@ -147,8 +148,9 @@ def autoencoder_explorer(datasets: dict, seed: int = 0) -> w.VBox:
     def train() -> tuple | None:
         """Train for the current settings, or reuse the network trained for exactly these settings."""
         key = settings()
-        if trained["key"] == key:
-            return trained["result"]
+        results = trained["results"]
+        if key in results:
+            return results[key]
         splits = datasets[data.value]
         model = NumpyAutoencoder.create(hidden.value, key[2], seed=seed)
         trained["trainings"] += 1
@@ -156,11 +158,12 @@ def autoencoder_explorer(datasets: dict, seed: int = 0) -> w.VBox:
             hist = train_numpy(model, splits.train, epochs=epochs.value, lr=lr.value,
                                test=splits.test, validation=splits.validation, seed=seed)
         except DivergedError as exc:
-            trained["key"], trained["result"] = key, None
             info.value = f"<b style='color:#b00'>Training diverged:</b> {exc}"
             return None
-        trained["key"], trained["result"] = key, (splits, model, hist)
-        return trained["result"]
+        results[key] = (splits, model, hist)
+        while len(results) > keep:
+            results.pop(next(iter(results)))
+        return results[key]
 
     @while_busy(controls, status)
     def update(_change: object = None) -> None:

@@ -198,4 +198,6 @@ def test_autoencoder_widget_view_angle_redraws_without_retraining(splits):
     assert during == [(BUSY_TEXT, True)] and ui.busy.value == "" and not ui.controls["azimuth"].disabled
     ui.controls["hidden"].value = 5
     assert ui.trainings() == trained + 1
+    ui.controls["hidden"].value = 7  # back to settings trained a moment ago: reused, the same table
+    assert ui.trainings() == trained + 1 and ui.info.value == table
     assert ui.controls["lr"].style.description_width == "initial"  # "learning rate" in full, not "learning r..."
