@@ -19,14 +19,23 @@ from matplotlib.figure import Figure
 from course_lib.evolution import Evolution, evolve, mae_fitness, population_outputs, random_population
 from course_lib.models.conv_autoencoder_ga import GAAutoencoder, scale_targets
 from course_lib.plots import figure_png
+from course_lib.widgets import busy_status, picture, while_busy
+
+TIMED_GENERATIONS = 10  # ours: generations timed (after a warm-up of 2) to estimate a run's duration
 
 
 def evolution_figure(targets: torch.Tensor, outputs: torch.Tensor, best: Sequence[float],
-                     title: str = "", labels: Sequence[str] | None = None) -> Figure:
-    """Targets (top row) over the best agent's outputs (bottom row), beside the best-MAE curve."""
+                     title: str = "", labels: Sequence[str] | None = None, generations: int | None = None) -> Figure:
+    """Targets (top row) over the best agent's outputs (bottom row), beside the best-MAE curve.
+
+    With fewer than two points (before a run) the curve panel says so instead of drawing an empty
+    axis; ``generations`` fixes its x range to the planned run.
+    """
     n = len(targets)
-    fig = Figure(figsize=(2.2 + 0.9 * max(n, 3) + 3.6, 2.4))
-    grid = fig.add_gridspec(2, n + 1, width_ratios=[1] * n + [max(3.2, n * 0.45)], wspace=0.08, hspace=0.1)
+    cell = 0.75
+    fig = Figure(figsize=(0.6 + cell * max(n, 3) + 3.8, 2.2))
+    grid = fig.add_gridspec(2, n + 1, width_ratios=[1] * n + [max(3.8 / cell, 1.0)], wspace=0.08, hspace=0.1,
+                            left=0.05, right=0.93, bottom=0.2, top=0.8 if title else 0.92)
     for i in range(n):
         for row, img in enumerate((targets[i], outputs[i])):
             ax = fig.add_subplot(grid[row, i])
@@ -34,19 +43,25 @@ def evolution_figure(targets: torch.Tensor, outputs: torch.Tensor, best: Sequenc
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_ylabel("target" if row == 0 else "output", fontsize=8)
+                ax.set_ylabel("target" if row == 0 else "output", fontsize=10)
             if row == 0 and labels is not None:
-                ax.set_title(str(labels[i]), fontsize=8)
+                ax.set_title(str(labels[i]), fontsize=10)
     ax = fig.add_subplot(grid[:, n])
-    ax.plot(np.arange(len(best)), best, color="tab:green")
-    ax.set_xlabel("generation", fontsize=8)
-    ax.set_ylabel("best MAE", fontsize=8)
-    ax.tick_params(labelsize=7)
+    if len(best) >= 2:
+        ax.plot(np.arange(len(best)), best, color="tab:green")
+    else:
+        ax.text(0.5, 0.5, "best MAE per generation:\npress Evolve", ha="center", va="center",
+                transform=ax.transAxes, fontsize=10, color="0.35")
+    if generations is not None or len(best) < 2:
+        ax.set_xlim(0, max(generations or 0, len(best) - 1, 1))
+    ax.set_xlabel("generation", fontsize=10)
+    ax.set_ylabel("best MAE", fontsize=10)
+    ax.tick_params(labelsize=9)
     ax.grid(alpha=0.3)
     ax.yaxis.set_label_position("right")
     ax.yaxis.tick_right()
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=11)
     return fig
 
 
@@ -76,8 +91,9 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
     samples = w.Dropdown(options=sample_options, value=1, description="train on")
     evolve_button = w.Button(description="Evolve", button_style="success", icon="play")
     stop_button = w.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
-    image = w.Image(format="png")
+    image = picture()
     info = w.HTML()
+    status = busy_status()
     stop_flag = threading.Event()
     state: dict = {"thread": None, "run": None, "per_generation": None}
 
@@ -87,25 +103,36 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
 
     def draw(outputs: torch.Tensor, best: Sequence[float], title: str) -> None:
         targets, names = chosen()
-        image.value = figure_png(evolution_figure(targets, outputs, best, title, names))
+        image.value = figure_png(evolution_figure(targets, outputs, best, title, names, generations.value))
 
+    def seconds_per_generation(targets: torch.Tensor) -> float:
+        """Time a few real generations after a warm-up (the first calls pay one-off set-up costs)."""
+        settings = dict(population=population.value, k=k.value, step=step.value, seed=seed, progress=False)
+        evolve(model, targets, targets, generations=2, **settings)
+        start = time.perf_counter()
+        evolve(model, targets, targets, generations=TIMED_GENERATIONS, **settings)
+        return (time.perf_counter() - start) / TIMED_GENERATIONS
+
+    @while_busy((population, k, step, generations, samples, evolve_button), status)
     def preview(_change: object = None) -> None:
         if state["thread"] is not None and state["thread"].is_alive():
             return
         targets, _ = chosen()
         agents = random_population(model, population.value, seed)
-        start = time.perf_counter()
         outputs = population_outputs(model, agents, targets)
-        one_pass = time.perf_counter() - start
         fitness = mae_fitness(outputs, targets)
         best = int(fitness.argmin())
         draw(outputs[best], [float(fitness[best])], "generation 0 (random weights)")
-        estimate = one_pass * generations.value * 1.3  # evaluation plus mutation, roughly
+        per_generation = seconds_per_generation(targets)
+        state["per_generation"] = per_generation
+        estimate = per_generation * generations.value
         info.value = (f"Population <b>{population.value}</b>, <b>{k.value}</b> mutated weight(s) per child, "
                       f"shifts from uniform(-{step.value:g}, {step.value:g}), "
                       f"<b>{generations.value}</b> generations on <b>{len(targets)}</b> sample(s). "
                       f"Best MAE at generation 0: <b>{float(fitness[best]):.4f}</b>. "
-                      f"Press Evolve (about {estimate:.0f} s).")
+                      f"Press Evolve: about {estimate:.1f} s on this machine now "
+                      f"({1e3 * per_generation:.2f} ms per generation, timed over {TIMED_GENERATIONS} generations "
+                      f"after a warm-up; slower if other work shares the CPU).")
 
     def run() -> Evolution:
         """Evolve with the current settings in this thread (the Evolve button runs it in the background)."""
@@ -166,11 +193,12 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
     evolve_button.on_click(start)
     stop_button.on_click(stop)
     preview()
-    ui = w.VBox([w.HBox([population, k, step]), w.HBox([generations, samples]), w.HBox([evolve_button, stop_button]),
-                 image, info])
+    ui = w.VBox([w.HBox([population, k, step]), w.HBox([generations, samples]),
+                 w.HBox([evolve_button, stop_button, status]), image, info])
     ui.controls = {"population": population, "k": k, "step": step, "generations": generations, "samples": samples,
                    "evolve": evolve_button, "stop": stop_button}
-    ui.image, ui.info = image, info
+    ui.image, ui.info, ui.busy = image, info, status
+    ui.seconds_per_generation = lambda: state["per_generation"]
     ui.run, ui.start, ui.stop, ui.wait = run, start, stop, wait
     ui.last_run = lambda: state["run"]
     return ui

@@ -12,6 +12,7 @@ from torch import nn
 
 from course_lib.latent_ga import GASettings, LatentEvolution, decode, evolve_latents, set_diversity
 from course_lib.plots import figure_png, image_grid
+from course_lib.widgets import busy_status, picture, while_busy
 
 
 def evolution_browser(runs: Mapping[str, LatentEvolution], generators: Mapping[str, nn.Module],
@@ -26,8 +27,9 @@ def evolution_browser(runs: Mapping[str, LatentEvolution], generators: Mapping[s
     last = min(r.generations for r in runs.values())
     picker = w.Dropdown(options=classes, value=classes[0], description="class")
     slider = w.IntSlider(value=last, min=0, max=last, description="generation", continuous_update=False)
-    image, info = w.Image(format="png"), w.HTML()
+    image, info, status = picture(), w.HTML(), busy_status()
 
+    @while_busy((picker, slider), status)
     def update(_change: object = None) -> None:
         run, g = runs[picker.value], slider.value
         images = decode(generators[picker.value], run.best_set(g)[None])[0]
@@ -40,9 +42,9 @@ def evolution_browser(runs: Mapping[str, LatentEvolution], generators: Mapping[s
     picker.observe(update, names="value")
     slider.observe(update, names="value")
     update()
-    ui = w.VBox([w.HBox([picker, slider]), image, info])
+    ui = w.VBox([w.HBox([picker, slider, status]), image, info])
     ui.controls = {"class": picker, "generation": slider}
-    ui.image, ui.info = image, info
+    ui.image, ui.info, ui.busy = image, info, status
     return ui
 
 
@@ -53,8 +55,9 @@ def live_evolution(G: nn.Module, originals: torch.Tensor, settings: GASettings, 
                                 description="mutation", continuous_update=False)
     size = w.IntSlider(value=settings.tournament, min=1, max=min(10, settings.population), description="tournament",
                        continuous_update=False)
-    image, info = w.Image(format="png"), w.HTML()
+    image, info, status = picture(), w.HTML(), busy_status()
 
+    @while_busy((mutation, size), status)
     def update(_change: object = None) -> None:
         s = replace(settings, mutation=mutation.value, tournament=size.value)
         run = evolve_latents(G, originals, s, seed=seed, progress=False)
@@ -77,9 +80,9 @@ def live_evolution(G: nn.Module, originals: torch.Tensor, settings: GASettings, 
     mutation.observe(update, names="value")
     size.observe(update, names="value")
     update()
-    ui = w.VBox([w.HBox([mutation, size]), image, info])
+    ui = w.VBox([w.HBox([mutation, size, status]), image, info])
     ui.controls = {"mutation": mutation, "tournament": size}
-    ui.image, ui.info = image, info
+    ui.image, ui.info, ui.busy = image, info, status
     return ui
 
 

@@ -30,17 +30,23 @@ def image_grid(images: torch.Tensor | np.ndarray, labels: Sequence[str] | None =
         raise ValueError(f"{n} images but {len(labels)} labels")
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * cell_inches, nrows * cell_inches * (1.25 if labels else 1)),
-                             squeeze=False)
+    # Room above each row for its captions (two lines of 8-pt text), fixed in inches, so a caption can never
+    # sit on the images of the row above whatever the cell size (tight_layout squeezed them together).
+    caption = 0.32 if labels is not None else 0.04
+    top = 0.35 if title else 0.05
+    width, height = ncols * cell_inches, nrows * (cell_inches + caption) + top
+    fig = plt.figure(figsize=(width, height))
+    grid = fig.add_gridspec(nrows, ncols, left=0.01, right=0.99, bottom=0.01 / height,
+                            top=1 - (top + caption) / height, wspace=0.08, hspace=caption / cell_inches)
+    axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(ncols)] for r in range(nrows)])
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
             ax.imshow(_as_hwc(images[i]), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
             if labels is not None:
-                ax.set_title(str(labels[i]), fontsize=8)
+                ax.set_title(str(labels[i]), fontsize=8, pad=3)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, y=1 - 0.08 / height, va="top")
     return fig
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str],

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from course_lib.data.imageset import ImageSet
 from course_lib.plots import figure_png, image_grid
+from course_lib.widgets import busy_status, picture, while_busy
 
 SampleFn = Callable[[str, int, int], torch.Tensor]   # (class name, n, seed) -> (n, C, H, W) in [0, 1]
 
@@ -42,8 +43,9 @@ def bank_browser(banks: Mapping[str, ImageSet], real: ImageSet, per_page: int = 
     class_pick = w.Dropdown(options=list(real.classes), value=real.classes[0], description="class")
     pages = min(int((b.y == 0).sum()) for b in banks.values()) // per_page
     page = w.IntSlider(value=0, min=0, max=max(pages - 1, 0), description="page", continuous_update=False)
-    image, info = w.Image(format="png"), w.HTML()
+    image, info, status = picture(), w.HTML(), busy_status()
 
+    @while_busy((model_pick, class_pick, page), status)
     def update(_change: object = None) -> None:
         bank, k = banks[model_pick.value], real.classes.index(class_pick.value)
         fake = bank.x[bank.y == k][page.value * per_page:(page.value + 1) * per_page]
@@ -55,9 +57,9 @@ def bank_browser(banks: Mapping[str, ImageSet], real: ImageSet, per_page: int = 
     for control in (model_pick, class_pick, page):
         control.observe(update, names="value")
     update()
-    ui = w.VBox([w.HBox([model_pick, class_pick, page]), image, info])
+    ui = w.VBox([w.HBox([model_pick, class_pick, page, status]), image, info])
     ui.controls = {"model": model_pick, "class": class_pick, "page": page}
-    ui.image, ui.info = image, info
+    ui.image, ui.info, ui.busy = image, info, status
     return ui
 
 
@@ -67,8 +69,9 @@ def sample_explorer(sample: SampleFn, real: ImageSet, n: int = 8, n_real: int = 
         raise ValueError(f"n must be at least 1, got {n}")
     class_pick = w.Dropdown(options=list(real.classes), value=real.classes[0], description="class")
     seed = w.IntSlider(value=0, min=0, max=99, description="seed", continuous_update=False)
-    image, info = w.Image(format="png"), w.HTML()
+    image, info, status = picture(), w.HTML(), busy_status()
 
+    @while_busy((class_pick, seed), status)
     def update(_change: object = None) -> None:
         k = real.classes.index(class_pick.value)
         fake = sample(class_pick.value, n, 10_000 + seed.value)
@@ -83,9 +86,9 @@ def sample_explorer(sample: SampleFn, real: ImageSet, n: int = 8, n_real: int = 
     class_pick.observe(update, names="value")
     seed.observe(update, names="value")
     update()
-    ui = w.VBox([w.HBox([class_pick, seed]), image, info])
+    ui = w.VBox([w.HBox([class_pick, seed, status]), image, info])
     ui.controls = {"class": class_pick, "seed": seed}
-    ui.image, ui.info = image, info
+    ui.image, ui.info, ui.busy = image, info, status
     return ui
 
 
@@ -106,9 +109,10 @@ def classifier_explorer(results: pd.DataFrame, classes: list[str], baseline: str
     if not sizes:
         raise ValueError("results have no classifier trained with generated images")
     slider = w.SelectionSlider(options=sizes, value=sizes[0], description="added / class", continuous_update=False)
-    image, info = w.Image(format="png"), w.HTML()
+    image, info, status = picture(), w.HTML(), busy_status()
     base = results[results["model"] == baseline]
 
+    @while_busy((slider,), status)
     def update(_change: object = None) -> None:
         n = slider.value
         rows = results[(results["n"] == n) & (results["model"] != baseline)]
@@ -132,9 +136,9 @@ def classifier_explorer(results: pd.DataFrame, classes: list[str], baseline: str
 
     slider.observe(update, names="value")
     update()
-    ui = w.VBox([slider, image, info])
+    ui = w.VBox([w.HBox([slider, status]), image, info])
     ui.controls = {"n": slider}
-    ui.image, ui.info = image, info
+    ui.image, ui.info, ui.busy = image, info, status
     return ui
 
 

@@ -11,6 +11,9 @@ import numpy as np
 from course_lib.images import ImageError, ImageInput, load_rgb, png_bytes
 from course_lib.style import Style, StyleBackend
 from course_lib.video import Clip, side_by_side, smooth_frames, write_gif
+from course_lib.widgets import busy, busy_status, picture
+
+WIDE = {"description_width": "initial"}  # labels at their full length ("smoothing a" was cut to "smoothin...")
 
 UPLOAD_PREFIX = "uploaded: "
 
@@ -40,14 +43,21 @@ def style_explorer(backend: StyleBackend, content: ImageInput, styles: Mapping[s
 
     choice = w.Dropdown(options=list(styles), value=next(iter(styles)), description="style",
                         layout=w.Layout(width="420px"))
-    upload = w.FileUpload(accept="image/*", multiple=False, description="upload a style")
+    upload = w.FileUpload(accept="image/*", multiple=False, description="upload a style",
+                          layout=w.Layout(width="auto"))
     strength = w.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="strength",
-                             continuous_update=False)
-    out_size = w.Dropdown(options=list(sizes), value=size, description="size (px)")
-    image = w.Image(format="png")
+                             continuous_update=False, style=WIDE)
+    out_size = w.Dropdown(options=list(sizes), value=size, description="size (px)", style=WIDE)
+    image = picture()
     info = w.HTML()
+    status = busy_status()
+    controls = [choice, upload, strength, out_size]  # the video controls join below
 
     def update(_change: object = None) -> None:
+        with busy(controls, status):
+            _update()
+
+    def _update() -> None:
         start = time.perf_counter()
         try:
             out = backend.stylize(frame, styles[choice.value], strength=strength.value, size=out_size.value)[0]
@@ -81,48 +91,48 @@ def style_explorer(backend: StyleBackend, content: ImageInput, styles: Mapping[s
         control.observe(update, names="value")
     upload.observe(on_upload, names="value")
     update()
-    ui = w.VBox([w.HBox([choice, upload]), w.HBox([strength, out_size]), image, info])
+    ui = w.VBox([w.HBox([choice, upload]), w.HBox([strength, out_size, status]), image, info])
     ui.controls = {"style": choice, "upload": upload, "strength": strength, "size": out_size}  # for tests
-    ui.image, ui.info, ui.styles = image, info, styles
+    ui.image, ui.info, ui.styles, ui.busy = image, info, styles, status
     if clip is not None:
-        _add_video_controls(ui, backend, clip)
+        controls.extend(_add_video_controls(ui, backend, clip, status))
     return ui
 
 
-def _add_video_controls(ui: w.VBox, backend: StyleBackend, clip: Clip) -> None:
-    """A 'stylize the clip' button with a progress bar, a smoothing slider and a GIF result."""
+def _add_video_controls(ui: w.VBox, backend: StyleBackend, clip: Clip, status: w.HTML) -> list[w.Widget]:
+    """A 'stylize the clip' button with a progress bar, a smoothing slider and a GIF result; returns its controls."""
     from course_lib.data.cache import cache_dir
     c = ui.controls
     smooth = w.FloatSlider(value=0.0, min=0.0, max=0.9, step=0.1, description="smoothing a",
-                           continuous_update=False)
-    button = w.Button(description="stylize the clip", icon="film")
+                           continuous_update=False, style=WIDE)
+    button = w.Button(description="stylize the clip", icon="film", layout=w.Layout(width="auto"))
     bar = w.IntProgress(value=0, min=0, max=len(clip), description="frames")
-    movie = w.Image(format="gif")
-    status = w.HTML()
+    movie = picture("gif")
+    done = w.HTML()
+    everything = [*ui.controls.values(), smooth, button]
 
     def run(_button: object = None) -> None:
-        button.disabled = True
-        try:
-            stylizer = backend.stylizer(ui.styles[c["style"].value], c["strength"].value, c["size"].value)
-            frames = []
-            bar.value = 0
-            for frame in clip.frames:
-                frames.append(stylizer(frame))
-                bar.value += 1
-            frames = smooth_frames(frames, smooth.value) if smooth.value else np.stack(frames)
-            path = write_gif(frames, cache_dir("outputs", "04_style_transfer") / "explorer.gif", clip.fps)
-            movie.value = path.read_bytes()
-            status.value = (f"{len(frames)} frames, <b>{c['style'].value}</b>, strength {c['strength'].value:.2f}, "
-                            f"smoothing a={smooth.value:.1f}, by the <b>{backend.name}</b> backend; saved as {path}")
-        except (ImageError, ValueError) as exc:
-            status.value = f"<span style='color:#b00'>Cannot stylize the clip: {exc}</span>"
-        finally:
-            button.disabled = False
+        with busy(everything, status, "<span style='color:#a60'>&#9203; stylizing the clip...</span>"):
+            try:
+                stylizer = backend.stylizer(ui.styles[c["style"].value], c["strength"].value, c["size"].value)
+                frames = []
+                bar.value = 0
+                for frame in clip.frames:
+                    frames.append(stylizer(frame))
+                    bar.value += 1
+                frames = smooth_frames(frames, smooth.value) if smooth.value else np.stack(frames)
+                path = write_gif(frames, cache_dir("outputs", "04_style_transfer") / "explorer.gif", clip.fps)
+                movie.value = path.read_bytes()
+                done.value = (f"{len(frames)} frames, <b>{c['style'].value}</b>, strength {c['strength'].value:.2f}, "
+                              f"smoothing a={smooth.value:.1f}, by the <b>{backend.name}</b> backend; saved as {path}")
+            except (ImageError, ValueError) as exc:
+                done.value = f"<span style='color:#b00'>Cannot stylize the clip: {exc}</span>"
 
     button.on_click(run)
-    ui.children = (*ui.children, w.HBox([button, smooth, bar]), movie, status)
+    ui.children = (*ui.children, w.HBox([button, smooth, bar]), movie, done)
     ui.controls.update({"smooth": smooth, "run": button})
-    ui.movie, ui.movie_info, ui.progress = movie, status, bar
+    ui.movie, ui.movie_info, ui.progress = movie, done, bar
+    return [smooth, button]
 
 
 def hue_panel(content: np.ndarray, style: np.ndarray, output: np.ndarray, bins: int = 36):

@@ -183,3 +183,21 @@ def test_indistinguishable_widths_use_the_ranges_over_seeds():
     assert indistinguishable_from_best(table) == [5, 7]  # 7's best run beats 5's worst run
     table.loc[2, "energy_test_min"] = 0.115
     assert indistinguishable_from_best(table) == [5]
+
+
+def test_autoencoder_widget_view_angle_redraws_without_retraining(splits):
+    from course_lib.widgets import BUSY_TEXT
+    ui = autoencoder_explorer({"one": splits})
+    ui.controls["epochs"].value = 20
+    trained, picture, table = ui.trainings(), ui.image.value, ui.info.value
+    during = []
+    ui.image.observe(lambda _c: during.append((ui.busy.value, ui.controls["azimuth"].disabled)), names="value")
+    ui.controls["azimuth"].value = 45
+    assert ui.trainings() == trained, "turning the view retrained the network"
+    assert ui.image.value != picture and ui.info.value == table
+    assert during == [(BUSY_TEXT, True)] and ui.busy.value == "" and not ui.controls["azimuth"].disabled
+    ui.controls["hidden"].value = 5
+    assert ui.trainings() == trained + 1
+    ui.controls["hidden"].value = 7  # back to settings trained a moment ago: reused, the same table
+    assert ui.trainings() == trained + 1 and ui.info.value == table
+    assert ui.controls["lr"].style.description_width == "initial"  # "learning rate" in full, not "learning r..."

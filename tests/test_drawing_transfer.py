@@ -67,3 +67,38 @@ def test_transfer_explorer_rescores_on_framing_changes():
         assert ui.image.value not in seen
         seen.add(ui.image.value)
     assert "Accuracy of the model on all 100 course digits" in ui.info.value
+
+
+def test_pad_starts_with_a_picture_and_proposes_the_predicted_label(tmp_path):
+    pad = drawing_pad(lambda image: {str(d): 0.9 if d == 7 else 0.01 for d in range(10)}, save_folder=tmp_path)
+    assert pad.image.value[:8] == b"\x89PNG\r\n\x1a\n"  # not an empty Image (a broken-image icon in the browser)
+    assert pad.controls["label"].value is None
+    pad.controls["save"].click()
+    assert "Nothing to save" in pad.message.value
+    pad.update_from_image(stroke_canvas())
+    assert pad.controls["label"].value == 7  # the model's guess, not a default 0
+    pad.controls["save"].click()
+    assert len(list((tmp_path / "7").glob("*.png"))) == 1
+
+
+def test_pad_refuses_to_save_without_a_label(tmp_path):
+    pad = drawing_pad(lambda image: {"real": 0.8}, save_folder=tmp_path)  # classes that are not digits
+    pad.update_from_image(stroke_canvas())
+    assert pad.controls["label"].value is None
+    pad.controls["save"].click()
+    assert "Pick the digit" in pad.message.value and not any(tmp_path.rglob("*.png"))
+
+
+def test_pad_and_transfer_explorer_are_busy_while_working(tmp_path):
+    from course_lib.widgets import BUSY_TEXT
+    seen = []
+    pad = drawing_pad(lambda image: seen.append((pad.busy.value, pad.controls["save"].disabled)) or {"1": 1.0},
+                      save_folder=tmp_path)
+    pad.update_from_image(stroke_canvas())
+    assert seen == [(BUSY_TEXT, True)] and pad.busy.value == "" and not pad.controls["save"].disabled
+    digits = load_digits()
+    ui = transfer_explorer(LeNet5(), digits.images[:50], digits.target[:50])
+    during = []
+    ui.image.observe(lambda _c: during.append((ui.busy.value, ui.controls["box"].disabled)), names="value")
+    ui.controls["box"].value = 24
+    assert during == [(BUSY_TEXT, True)] and ui.busy.value == "" and not ui.controls["box"].disabled

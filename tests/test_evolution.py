@@ -215,3 +215,28 @@ def test_distinct_indices_are_distinct_in_range_and_uniform(k, n):
         assert float((counts - expected).abs().max()) < 5 * expected ** 0.5
     with pytest.raises(ValueError, match="distinct"):
         distinct_indices(1, n + 1, n, rng)
+
+
+def test_explorer_preview_is_busy_and_estimates_from_timed_generations():
+    from course_lib.widgets import BUSY_TEXT
+    ui = evolution_explorer(digit_like(2), labels=["a", "b"])
+    assert ui.seconds_per_generation() > 0 and "timed over 10 generations after a warm-up" in ui.info.value
+    seen = []
+    ui.image.observe(lambda _c: seen.append((ui.busy.value, ui.controls["population"].disabled,
+                                             ui.controls["evolve"].disabled)), names="value")
+    ui.controls["samples"].value = 2  # a new picture (two columns), drawn while busy
+    assert seen == [(BUSY_TEXT, True, True)]
+    assert ui.busy.value == "" and not ui.controls["population"].disabled and not ui.controls["evolve"].disabled
+    assert ui.controls["stop"].disabled  # nothing running: Stop stays off
+
+
+def test_evolution_figure_before_a_run_draws_no_empty_curve():
+    from course_lib.ga_widgets import evolution_figure
+    x = digit_like(2)
+    fig = evolution_figure(x, x, [0.3], "generation 0", ["a", "b"], generations=500)
+    curve = fig.axes[-1]
+    assert not curve.lines and curve.get_xlim() == (0, 500)  # not an empty axis over -0.04..0.04
+    assert "press Evolve" in curve.texts[0].get_text()
+    fig = evolution_figure(x, x, [0.3, 0.2, 0.1], "generation 2", ["a", "b"])
+    assert len(fig.axes[-1].lines) == 1
+    assert min(t.get_fontsize() for t in (fig.axes[-1].xaxis.label, fig.axes[0].title)) >= 10

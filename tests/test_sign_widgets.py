@@ -72,3 +72,26 @@ def test_classifier_explorer_replots_from_stored_runs():
         classifier_explorer(pd.DataFrame(rows[2:]), ["a", "b"])
     with pytest.raises(ValueError, match="lack column"):
         classifier_explorer(pd.DataFrame(rows).drop(columns="b"), ["a", "b"])
+
+
+def test_sign_widgets_are_busy_while_redrawing():
+    from course_lib.widgets import BUSY_TEXT
+    real = _set(6, 20, 0)
+    ui = bank_browser({"VAE": _set(20, 16, 1, False)}, real, per_page=10)
+    seen = []
+    ui.image.observe(lambda _c: seen.append((ui.busy.value, ui.controls["page"].disabled,
+                                             ui.controls["model"].disabled)), names="value")
+    ui.controls["page"].value = 1
+    assert seen == [(BUSY_TEXT, True, True)]
+    assert ui.busy.value == "" and not ui.controls["page"].disabled
+    assert ui.controls["model"].disabled  # one model only: it stays disabled, as it was before
+
+    def failing(cls: str, n: int, seed: int) -> torch.Tensor:
+        if seed > 10_000:
+            raise RuntimeError("sampler broke")
+        return torch.rand(n, 3, 16, 16)
+
+    ui = sample_explorer(failing, real, n=2)
+    with pytest.raises(RuntimeError, match="sampler broke"):
+        ui.controls["seed"].value = 5
+    assert ui.busy.value == "" and not ui.controls["seed"].disabled and not ui.controls["class"].disabled

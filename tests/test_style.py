@@ -332,3 +332,18 @@ def test_unreachable_hub_falls_back_without_importing_tensorflow():
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "cannot reach 127.0.0.1:9" in result.stdout and result.stdout.strip().endswith("onnx False")
+
+
+def test_style_explorer_is_busy_and_shows_pictures_at_their_size(onnx):
+    from course_lib.style_widgets import style_explorer
+    from course_lib.widgets import BUSY_TEXT
+    ui = style_explorer(onnx, _content(), {"waves": generated_style("waves"), "stripes": generated_style("stripes")},
+                        sizes=(64,), size=64)
+    seen = []
+    ui.image.observe(lambda _c: seen.append((ui.busy.value, ui.controls["strength"].disabled,
+                                             ui.controls["style"].disabled)), names="value")
+    ui.controls["style"].value = "stripes"
+    assert seen == [(BUSY_TEXT, True, True)] and ui.busy.value == "" and not ui.controls["strength"].disabled
+    assert ui.image.layout.align_self == "flex-start" and ui.image.layout.max_width == "100%"  # no stretch to 960 px
+    assert ui.controls["strength"].style.description_width == "initial"
+    assert ui.controls["upload"].layout.width == "auto"  # "upload a style" in full
