@@ -38,7 +38,7 @@ def score_drawing(rgba: np.ndarray, score_fn: ScoreFn, prep: DigitPrep = MNIST_L
 
 
 def _scores_png(framed: np.ndarray, scores: dict[str, float], title: str) -> bytes:
-    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(7, 2.4), gridspec_kw={"width_ratios": [1, 3]})
+    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(5.2, 2.4), gridspec_kw={"width_ratios": [1, 3]})  # fits beside the pad
     ax_img.imshow(framed, cmap="gray", vmin=0, vmax=1)
     ax_img.set_title("what the model sees", fontsize=9)
     ax_img.axis("off")
@@ -53,7 +53,7 @@ def _scores_png(framed: np.ndarray, scores: dict[str, float], title: str) -> byt
 
 def _placeholder_png(title: str) -> bytes:
     """The score panel before anything is drawn: an empty pad and empty bars, not a broken-image icon."""
-    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(7, 2.4), gridspec_kw={"width_ratios": [1, 3]})
+    fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(5.2, 2.4), gridspec_kw={"width_ratios": [1, 3]})  # fits beside the pad
     ax_img.imshow(np.zeros((28, 28)), cmap="gray", vmin=0, vmax=1)
     ax_img.set_title("what the model sees", fontsize=9)
     ax_img.axis("off")

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from PIL import Image as PILImage
 
 from course_lib.train import History
 
@@ -103,8 +104,14 @@ def scatter3d(points: dict[str, np.ndarray], axis_titles: Sequence[str] = ("x", 
                       scene={"xaxis_title": axis_titles[0], "yaxis_title": axis_titles[1], "zaxis_title": axis_titles[2]})
     return fig
 
-def figure_png(fig: Figure, dpi: int = 100, close: bool = True) -> bytes:
-    """PNG bytes of a matplotlib figure (for ipywidgets.Image); closes it by default."""
+# A notebook's output area is about 850 px wide on a 1280 px laptop screen with JupyterLab's side bar
+# open; a picture wider than that is shrunk by the browser and its text becomes hard to read.
+MAX_WIDTH_PX = 820
+
+
+def figure_png(fig: Figure, dpi: int = 100, close: bool = True, max_width: int = MAX_WIDTH_PX) -> bytes:
+    """PNG bytes of a matplotlib figure (for ipywidgets.Image), at most ``max_width`` px wide; closes it by default."""
+    dpi = min(dpi, max_width / fig.get_size_inches()[0])
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     if close:
@@ -112,9 +119,20 @@ def figure_png(fig: Figure, dpi: int = 100, close: bool = True) -> bytes:
     return buf.getvalue()
 
 def show(fig: Figure) -> None:
-    """Display a figure once in a notebook and close it (no duplicate at the end of the cell)."""
-    from IPython.display import display
-    display(fig)
+    """Display a figure once, at most the notebook's width, sharp on high-density screens and when zoomed; close it.
+
+    The PNG is drawn at twice the pixels it is shown with, so nothing is shrunk by the browser and a
+    student who zooms in sees detail, not blur.
+    """
+    from IPython.display import Image, display
+    width_in = fig.get_size_inches()[0]
+    shown = min(100 * width_in, MAX_WIDTH_PX)          # CSS pixels: 100 dpi, capped at the notebook's width
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=2 * shown / width_in, bbox_inches="tight")
     plt.close(fig)
+    data = buf.getvalue()
+    with PILImage.open(io.BytesIO(data)) as im:
+        pixels = im.size[0]
+    display(Image(data=data, width=min(round(pixels / 2), MAX_WIDTH_PX)))
 
 __all__ = ["image_grid", "confusion_matrix", "curves", "scatter3d", "figure_png", "show"]

@@ -108,7 +108,8 @@ def classifier_explorer(results: pd.DataFrame, classes: list[str], baseline: str
     sizes = sorted(int(n) for n in results.loc[results["model"] != baseline, "n"].unique())
     if not sizes:
         raise ValueError("results have no classifier trained with generated images")
-    slider = w.SelectionSlider(options=sizes, value=sizes[0], description="added / class", continuous_update=False)
+    slider = w.SelectionSlider(options=sizes, value=sizes[0], description="added / class", continuous_update=False,
+                               style={"description_width": "initial"})
     image, info, status = picture(), w.HTML(), busy_status()
     base = results[results["model"] == baseline]
 

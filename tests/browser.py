@@ -284,6 +284,40 @@ class Student:
                           f"(expected at least {expect_at_least}); on the page: {problems or 'no placeholder'}")
             time.sleep(0.5)
 
+    LAYOUT_JS = """() => {
+        const problems = [];
+        const seen = el => el.offsetParent !== null;           // rendered (not in a hidden tab)
+        for (const el of document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .widget-label')) {
+            if (seen(el) && el.textContent.trim() && el.scrollWidth > el.clientWidth + 1)
+                problems.push(`widget label cut off: "${el.textContent.trim()}"`);
+        }
+        for (const img of document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output img')) {
+            const box = img.closest('.jp-OutputArea-output');
+            if (!seen(img) || !img.complete || !box) continue;
+            const declared = Number(img.getAttribute('width')) || img.naturalWidth;   // the size it asks to be shown at
+            if (img.getBoundingClientRect().width < declared - 2)
+                problems.push(`picture ${declared} px wide shown at ${Math.round(img.getBoundingClientRect().width)} px ` +
+                              `in a ${box.clientWidth} px notebook${img.closest('.jupyter-widgets') ? ' (in a widget)' : ''} ` +
+                              `(shrunk, hard to read)`);
+            else if (img.getBoundingClientRect().width > 1.5 * img.naturalWidth + 2)
+                problems.push(`picture of ${img.naturalWidth} px stretched to ${Math.round(img.getBoundingClientRect().width)} px`);
+        }
+        for (const el of document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output table')) {
+            const box = el.closest('.jp-OutputArea-output');
+            if (seen(el) && box && el.getBoundingClientRect().width > box.clientWidth + 2)
+                problems.push(`table ${Math.round(el.getBoundingClientRect().width)} px wide in a ${box.clientWidth} px notebook`);
+        }
+        return problems;
+    }"""
+
+    def check_layout(self, name: str, allowed: tuple[str, ...] = ()) -> None:
+        """No cut-off widget label, no picture wider than the notebook or stretched past 1.5x, no table wider than it."""
+        problems = [p for p in self.notebook.evaluate(f"_ => ({self.LAYOUT_JS})()")
+                    if not any(a in p for a in allowed)]
+        if problems:
+            self.shot(f"{Path(name).stem}-layout")
+            self.fail(f"{name}: layout problems: " + "; ".join(sorted(set(problems))[:8]))
+
     def widget_area(self, label: str, kind: str = ".widget-slider"):
         """The output area of the cell whose widget ``kind`` carries the description ``label``."""
         control = self.notebook.locator(kind, has=self.page.locator(".widget-label", has_text=re.compile(

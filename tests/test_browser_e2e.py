@@ -48,6 +48,7 @@ def server(tmp_path_factory):
     root = work / "notebooks"
     shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     _write_broken_widget_notebook(root / "zz_broken_widget.ipynb")
+    _write_bad_layout_notebook(root / "zz_bad_layout.ipynb")
     env = {"COURSE_PROFILE": "smoke", "COURSE_OFFLINE": "1"}
     with lab_server(root, work, env) as running:
         yield running
@@ -86,6 +87,7 @@ def run_notebook(student: Student, name: str, widgets: int) -> None:
     if errors:
         student.fail(f"{name} has error output(s): {errors}")
     student.check_widgets_rendered(widgets)
+    student.check_layout(name)
 
 
 def test_00_start_here(student):
@@ -122,6 +124,27 @@ def test_a_broken_widget_fails_the_checks(student):
     run_notebook(student, "zz_broken_widget.ipynb", widgets=1)
     with pytest.raises(BrowserTestError, match="logged an exception"):
         student.set_slider("broken", 7, "broken")
+
+
+def test_cut_labels_and_oversized_pictures_fail_the_layout_check(student):
+    """Negative check: a label that does not fit and a picture wider than the notebook must be caught."""
+    student.open_notebook("zz_bad_layout.ipynb")
+    student.run_all("zz_bad_layout.ipynb")
+    student.check_widgets_rendered(1)
+    with pytest.raises(BrowserTestError, match="layout problems"):
+        student.check_layout("zz_bad_layout.ipynb")
+    problems = student.notebook.evaluate(f"_ => ({student.LAYOUT_JS})()")
+    assert any("label cut off" in p for p in problems) and any("3000 px wide" in p for p in problems), problems
+
+
+def _write_bad_layout_notebook(path: Path) -> None:
+    """Two cells: a slider whose long label is cut to the default width, and a 3000 px wide picture."""
+    cells = ['import ipywidgets as w\nw.IntSlider(description="a learning rate label far too long to fit")',
+             "import io\nfrom IPython.display import Image\nfrom PIL import Image as Picture\nbuf = io.BytesIO()\n"
+             "Picture.new('RGB', (3000, 40), 'gray').save(buf, 'PNG')\nImage(data=buf.getvalue())"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
 
 
 def _write_broken_widget_notebook(path: Path) -> None:
