@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from course_lib.evolution import Evolution, evolve, mae_fitness, population_outputs, random_population
 from course_lib.models.conv_autoencoder_ga import GAAutoencoder, scale_targets
 from course_lib.plots import figure_png
-from course_lib.widgets import busy_status, picture, while_busy
+from course_lib.widgets import busy, busy_status, picture, while_busy
 
 TIMED_GENERATIONS = 10  # ours: generations timed (after a warm-up of 2) to estimate a run's duration
 
@@ -113,10 +113,15 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
         evolve(model, targets, targets, generations=TIMED_GENERATIONS, **settings)
         return (time.perf_counter() - start) / TIMED_GENERATIONS
 
-    @while_busy((population, k, step, generations, samples, evolve_button), status)
+    settings_controls = (population, k, step, generations, samples, evolve_button)
+
     def preview(_change: object = None) -> None:
         if state["thread"] is not None and state["thread"].is_alive():
-            return
+            return  # checked before the busy block, which would undo the run's own button states
+        _preview()
+
+    @while_busy(settings_controls, status)
+    def _preview() -> None:
         targets, _ = chosen()
         agents = random_population(model, population.value, seed)
         outputs = population_outputs(model, agents, targets)
@@ -167,7 +172,8 @@ def evolution_explorer(images: torch.Tensor, labels: Sequence[str] | None = None
 
     def background() -> None:
         try:
-            run()
+            with busy(settings_controls, status, "<span style='color:#a60'>&#9203; evolving...</span>"):
+                run()
         except Exception as exc:  # show it in the widget, not in a lost thread
             info.value = f"<b style='color:#b00'>Evolution failed:</b> {type(exc).__name__}: {exc}"
         finally:

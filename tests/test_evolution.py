@@ -197,10 +197,12 @@ def test_explorer_redraws_on_controls_runs_and_stops():
     ui.controls["evolve"].click()
     assert ui.controls["evolve"].disabled and not ui.controls["stop"].disabled
     time.sleep(0.5)
+    assert "evolving" in ui.busy.value and ui.controls["population"].disabled  # settings locked while it runs
     ui.controls["stop"].click()
     ui.wait(30)
     assert ui.last_run().generations < 20000 and "(stopped)" in ui.info.value
     assert not ui.controls["evolve"].disabled and ui.controls["stop"].disabled
+    assert ui.busy.value == "" and not ui.controls["population"].disabled
 
 
 @pytest.mark.parametrize("k, n", [(1, 5), (3, 3), (10, 1635), (100, 1635)])

@@ -1,3 +1,5 @@
+import ipywidgets as w
+import matplotlib.pyplot as plt
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -7,7 +9,8 @@ from matplotlib.figure import Figure
 from course_lib.data import load_mnist
 from course_lib.plots import confusion_matrix, curves, figure_png, image_grid, scatter3d
 from course_lib.train import History
-from course_lib.widgets import digit_framing_explorer
+from course_lib.widgets import (BUSY_TEXT, busy, busy_status, digit_framing_explorer, recall_figure, snapshot_slider,
+                                threshold_explorer, while_busy)
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +74,6 @@ def test_scatter3d():
 
 
 # --- the busy indicator shared by every widget ------------------------------------------------------------
-
-import ipywidgets as w
-
-from course_lib.widgets import BUSY_TEXT, busy, busy_status, recall_figure, snapshot_slider, threshold_explorer, while_busy
 
 
 def watch_busy(ui, control_names):
@@ -148,12 +147,7 @@ def test_image_grid_captions_clear_the_row_above():
             assert caption.y1 < above.y0, f"cell {cell}: a caption of row {row + 1} overlaps row {row}'s images"
         suptitle = fig._suptitle.get_window_extent(renderer)
         assert suptitle.y0 > fig.axes[0].title.get_window_extent(renderer).y1
-        plt_close(fig)
-
-
-def plt_close(fig):
-    import matplotlib.pyplot as plt
-    plt.close(fig)
+        plt.close(fig)
 
 
 def test_recall_legend_covers_no_bar():
@@ -164,4 +158,4 @@ def test_recall_legend_covers_no_bar():
     legend = ax.get_legend().get_window_extent(renderer)
     for bar in ax.patches:
         assert not legend.overlaps(bar.get_window_extent(renderer)), "the legend hides a bar"
-    plt_close(fig)
+    plt.close(fig)
