@@ -146,3 +146,15 @@ def test_each_lesson_exercise_passes_its_reference_and_catches_a_typical_mistake
     assert exercises.check(exercise, exercise.reference)
     assert not exercises.check(exercise, wrong)
     assert says in capsys.readouterr().out
+
+
+def test_every_notebooks_student_edition_is_clean_and_each_exercise_has_a_check(tmp_path):
+    paths = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    with_exercises = 0
+    for path in write_student_edition(paths, tmp_path):
+        text = path.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, path.name
+        roles = exercise_cells(nbformat.read(path, as_version=4))
+        assert [f"check_{g}" for g in roles["solution"]] == roles["test"], path.name  # a check right after each
+        with_exercises += bool(roles["solution"])
+    assert with_exercises >= 4  # 03, 05b, 06, 08 so far
