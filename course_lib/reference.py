@@ -82,11 +82,17 @@ def _key_text(value: object) -> str:
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    """A DataFrame as a Markdown table (two-level headers flattened as 'metric: who')."""
+    """A DataFrame as a Markdown table (two-level headers flattened as 'metric: who').
+
+    Underscores in headers become spaces, so a long name such as ``validation_balanced_accuracy_pct``
+    can wrap and the table fits the notebook's width.
+    """
     flat = df.copy()
     if isinstance(flat.columns, pd.MultiIndex):
         flat.columns = [": ".join(str(p) for p in col if str(p)) for col in flat.columns]
-    return flat.reset_index().to_markdown(index=False, floatfmt=floatfmt, missingval="")
+    flat = flat.reset_index()
+    flat.columns = [str(c).replace("_", " ") for c in flat.columns]
+    return flat.to_markdown(index=False, floatfmt=floatfmt, missingval="")
 
 
 def show_table(df: pd.DataFrame, title: str, table_id: str | None = None, note: str | None = None) -> None:

@@ -247,11 +247,14 @@ def side_by_side(original: np.ndarray, stylized: np.ndarray, gap: int = 4) -> np
 
 
 def show_video(path: str | os.PathLike, width: int = 480):
-    """A playable video (MP4) or animation (GIF) embedded in the notebook."""
+    """A playable video (MP4) or animation (GIF) embedded in the notebook; a GIF is never blown up past 1.5x its size."""
     from IPython.display import HTML, Image
+    from PIL import Image as Picture
     path = Path(path)
     if path.suffix.lower() == ".gif":
-        return Image(data=path.read_bytes(), format="gif", width=width)
+        with Picture.open(path) as im:
+            native = im.size[0]
+        return Image(data=path.read_bytes(), format="gif", width=min(width, int(1.5 * native)))
     import base64
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return HTML(f'<video width="{width}" controls loop muted autoplay>'
