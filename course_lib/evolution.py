@@ -17,7 +17,6 @@ snapshots of the best agent's outputs, and a checkpoint that resumes an interrup
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
-from course_lib.train import load_verified, save_atomic
+from course_lib.train import fingerprint, load_verified, save_atomic
 
 Params = dict[str, torch.Tensor]
 
@@ -194,10 +193,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().contiguous().numpy().tobytes()).hexdigest()[:16]
-
-
 def evolve(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, population: int, k: int,
            generations: int, step: float = 1.0, seed: int = 0, snapshot_every: int = 0, checkpoint: Path | str | None = None,
            checkpoint_every: int = 500, progress: bool = True, desc: str = "generations", threads: int | None = 1,
@@ -236,7 +231,7 @@ def _evolve(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, *, populat
     if not step > 0:
         raise ValueError(f"step (half-width of the uniform mutation) must be positive, got {step}")
     settings = {"population": population, "k": k, "step": float(step), "seed": seed, "n_params": n_params,
-                "data": _digest(x) + _digest(targets)}
+                "data": fingerprint(x) + fingerprint(targets)}
     rng = torch.Generator().manual_seed(seed)
     path = Path(checkpoint) if checkpoint is not None else None
 

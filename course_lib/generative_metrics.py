@@ -28,7 +28,6 @@ without knowing whose features it measured).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 import warnings
@@ -45,7 +44,7 @@ from tqdm.auto import tqdm
 from course_lib.augment import random_affine
 from course_lib.data.cache import offline_requested
 from course_lib.data.imageset import ImageSet
-from course_lib.train import checkpoint_path, fit
+from course_lib.train import checkpoint_path, fingerprint, fit
 
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"  # the file torch-fidelity downloads
 
@@ -112,10 +111,6 @@ class _Frozen(nn.Module):
             return self.net(x) if self.logits else self.net.embed(x)
 
 
-def _fingerprint(data: ImageSet) -> str:
-    return hashlib.sha256(data.x.numpy().tobytes() + data.y.numpy().tobytes()).hexdigest()[:12]
-
-
 def train_feature_net(data: ImageSet, epochs: int = 30, width: int = 32, seed: int = 0,
                       progress: bool = True) -> FeatureNet:
     """Train :class:`SignFeatureCNN` on the real images (checkpointed: a re-run loads it), wrapped as a FeatureNet."""
@@ -123,7 +118,7 @@ def train_feature_net(data: ImageSet, epochs: int = 30, width: int = 32, seed: i
         raise ValueError(f"the feature network expects RGB images (N, 3, H, W), got {tuple(data.x.shape)}")
     torch.manual_seed(seed)
     net = SignFeatureCNN(len(data.classes), width=width)
-    path = checkpoint_path("sign-feature-cnn", data=_fingerprint(data), epochs=epochs, width=width, seed=seed)
+    path = checkpoint_path("sign-feature-cnn", data=fingerprint(data), epochs=epochs, width=width, seed=seed)
     gen = torch.Generator().manual_seed(seed)
     history = fit(net, (data.x, data.y), epochs=epochs, lr=2e-3, batch_size=32, seed=seed, checkpoint=path,
                   progress=progress, augment=lambda b: random_affine(b, degrees=10, translate=0.08, generator=gen))

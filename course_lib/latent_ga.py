@@ -17,7 +17,6 @@ sum(A*B) / sqrt(sum(A^2) sum(B^2)) (no mean is subtracted: the cosine of the two
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from course_lib.evolution import torch_threads
-from course_lib.train import load_verified, save_atomic
+from course_lib.train import fingerprint, load_verified, save_atomic
 
 
 @dataclass(frozen=True)
@@ -200,10 +199,6 @@ class LatentEvolution:
         return self.best_sets[g]
 
 
-def _digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().contiguous().numpy().tobytes()).hexdigest()[:16]
-
-
 def evolve_latents(G: nn.Module, originals: torch.Tensor, settings: GASettings = GASettings(), *, seed: int = 0,
                    ncc: str = "correlation", checkpoint: Path | str | None = None, checkpoint_every: int = 50,
                    progress: bool = True, desc: str = "generations", threads: int | None = 1,
@@ -229,8 +224,8 @@ def _evolve(G: nn.Module, originals: torch.Tensor, settings: GASettings, *, seed
     if originals.dim() != 4:
         raise ValueError(f"originals must be (N, C, H, W), got {tuple(originals.shape)}")
     key = {**asdict(s), "seed": seed, "ncc": ncc, "latent": latent,
-           "G": _digest(torch.cat([p.flatten() for p in G.state_dict().values() if p.is_floating_point()])),
-           "originals": _digest(originals)}
+           "G": fingerprint(torch.cat([p.flatten() for p in G.state_dict().values() if p.is_floating_point()])),
+           "originals": fingerprint(originals)}
     key.pop("generations")
     gen = torch.Generator().manual_seed(seed)
     path = Path(checkpoint) if checkpoint is not None else None

@@ -43,6 +43,11 @@ NAMES = {"vae": "VAE", "dcgan": "DCGAN", "ddpm": "DDPM"}
 TABLES = {"vae": "001_table4_vae_metrics", "dcgan": "001_table5_dcgan_metrics", "ddpm": "001_table6_ddpm_metrics"}
 
 
+# The two reasons the three generators' settings share
+MIN_STEPS_WHY = "a floor on optimizer steps per class so small runs still learn; 0 = the document's epochs only"
+BATCH_WHY = "32 is a common default"
+
+
 @dataclass(frozen=True)
 class VAESettings:
     """Table 1 of document 001 for ``paper``; what ``class`` and ``smoke`` scale down."""
@@ -52,9 +57,8 @@ class VAESettings:
                         "smaller fits a laptop")
     latent: int = doc("001, section 2.2 (VAE): an N x 512 random vector feeds the decoder")
     epochs: int = doc("001, section 2.2 (VAE): 10,000 epochs per class")
-    min_steps: int = ours("a floor on optimizer steps per class so small runs still learn; "
-                          "0 = the document's epochs only")
-    batch_size: int = ours("32 is a common default")
+    min_steps: int = ours(MIN_STEPS_WHY)
+    batch_size: int = ours(BATCH_WHY)
     lr: float = doc("001, section 2.2 (VAE): Adam 1e-4")
 
 
@@ -69,9 +73,8 @@ class DCGANSettings:
     label_noise: float = ours("001 adds label noise but gives no value; targets drawn from "
                               "[1 - noise, 1] and [0, noise], 0.1 as in common DCGAN practice")
     epochs: int = doc("001, section 2.2 (DCGAN): 10,000 epochs per class")
-    min_steps: int = ours("a floor on optimizer steps per class so small runs still learn; "
-                          "0 = the document's epochs only")
-    batch_size: int = ours("32 is a common default")
+    min_steps: int = ours(MIN_STEPS_WHY)
+    batch_size: int = ours(BATCH_WHY)
     lr: float = doc("001, section 2.2 (DCGAN): Adam 2e-4, betas (0.5, 0.999)")
 
 
@@ -83,8 +86,7 @@ class DDPMSettings:
     block_out_channels: tuple = doc("001, Table 3: blocks of 64, 64, 128, 128, 256, 256")
     layers_per_block: int = doc("001, Table 3: layers_per_block 2")
     epochs: int = doc("001, section 2.2 (DDPM): 500 epochs per class")
-    min_steps: int = ours("a floor on optimizer steps per class so small runs still learn; "
-                          "0 = the document's epochs only")
+    min_steps: int = ours(MIN_STEPS_WHY)
     batch_size: int = ours("16 fits the UNet in memory")
     lr: float = doc("001, section 2.2 (DDPM): AdamW 1e-4")
     warmup_steps: int = doc("001, section 2.2 (DDPM): cosine schedule, 500 warm-up steps")

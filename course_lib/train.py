@@ -17,9 +17,9 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -156,7 +156,8 @@ def untrusted_reason(path: Path, map_location: str | torch.device | None = None)
     record = checksum_path(path)
     if not record.is_file():
         return f"it has no checksum file {record.name} (written by an older course_lib, or copied without it)", None
-    expected = record.read_text().split()[0].lower() if record.read_text().strip() else ""
+    words = record.read_text().split()
+    expected = words[0].lower() if words else ""
     actual = file_digest(path, "sha256")
     if actual != expected:
         return f"its SHA-256 is {actual[:12]}..., its checksum file says {expected[:12] or '(empty)'}...", None

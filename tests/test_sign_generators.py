@@ -78,7 +78,7 @@ def test_ddpm_generated_set_smoke():
     assert out.x.shape == (4, 3, 16, 16) and 0 <= float(out.x.min()) and float(out.x.max()) <= 1
 
 
-def test_quality_table_is_computed_once_then_loaded(monkeypatch):
+def test_quality_table_is_computed_once_then_loaded(monkeypatch, cache):  # a fresh cache: "once" from scratch
     from course_lib import generative_metrics
 
     data = _signs((6, 6), size=32)

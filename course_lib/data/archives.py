@@ -20,11 +20,11 @@ import torch
 from PIL import Image
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.download import (DownloadError, UntrustedFile, cache_lock, download, not_cached_reason,
-                                      remove_stale_parts, safe_extract)
-from course_lib.data.folders import load_image_folder
+from course_lib.data.download import (DownloadError, UntrustedFile, cache_lock, download, remove_stale_parts,
+                                      safe_extract, unavailable_error)
+from course_lib.data.folders import is_hidden, load_image_folder, under_hidden
 from course_lib.data.imageset import ImageSet
-from course_lib.data.errors import DataUnavailable, UnusableData
+from course_lib.data.errors import UnusableData
 
 
 @dataclass(frozen=True)
@@ -95,18 +95,6 @@ def read_verified_pickle(path: Path, md5: str, refetch: str) -> dict:
         raise UntrustedFile(path, "a pickled dict of NumPy arrays", str(exc), refetch) from exc
 
 
-def _unavailable(name: str, fetch_name: str, exc: DownloadError) -> DataUnavailable:
-    if exc.bad_cached is not None:
-        path, problem = exc.bad_cached
-        return UnusableData(path, f"{name}'s published archive {path.name}", problem,
-                            f"Delete it and run `course-lib data fetch {fetch_name}` (or copy a good file there).")
-    return DataUnavailable(
-        f"{name} is not in the course cache and could not be downloaded ({not_cached_reason(exc)}). On a machine "
-        f"with network run `course-lib data fetch {fetch_name}` (then copy the cache folder "
-        f"{cache_dir(create=False)} here).\n{exc}"
-    )
-
-
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -116,7 +104,7 @@ def cifar10_folders(root: Path) -> tuple[Path, Path] | None:
     if not (train.is_dir() and test.is_dir()):
         return None
     for part in (train, test):
-        found = sorted(d.name for d in part.iterdir() if d.is_dir() and not d.name.startswith("."))
+        found = sorted(d.name for d in part.iterdir() if d.is_dir() and not is_hidden(d))
         if found != sorted(CIFAR10_CLASSES):
             raise UnusableData(part, f"CIFAR-10's ten class folders ({', '.join(CIFAR10_CLASSES)})",
                                f"{', '.join(found) or 'no folders'}",
@@ -141,7 +129,7 @@ def load_cifar10(source: ArchiveSource | None = None, quiet: bool = False) -> tu
     try:
         folder = fetch_archive(source)
     except DownloadError as exc:
-        raise _unavailable("CIFAR-10", "cifar10", exc) from exc
+        raise unavailable_error("CIFAR-10", "cifar10", exc) from exc
     batches = folder / "cifar-10-batches-py"
     pinned = dict(source.members)
     if not pinned:
@@ -199,11 +187,10 @@ def load_omniglot(size: int = 28, sources: list[ArchiveSource] | None = None, qu
     try:
         folders = [_omniglot_folder(s) for s in sources]
     except DownloadError as exc:
-        raise _unavailable("Omniglot", "omniglot", exc) from exc
+        raise unavailable_error("Omniglot", "omniglot", exc) from exc
     parts = []
     for folder in folders:
-        pngs = sorted(p for p in folder.rglob("*.png")
-                      if not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(folder).parts))
+        pngs = sorted(p for p in folder.rglob("*.png") if not under_hidden(p, folder))
         if not pngs:
             raise UnusableData(folder, "Omniglot's alphabet/character/*.png images", "no PNG images",
                                f"Delete {folder} and run `course-lib data fetch omniglot`.")

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from course_lib.data.errors import UnusableData
-from course_lib.data.cache import new_file_mode, offline_requested, shared_permissions
+from course_lib.data.cache import cache_dir, new_file_mode, offline_requested, shared_permissions
+from course_lib.data.errors import DataUnavailable, UnusableData
 
 CHUNK = 1 << 16
 DEFAULT_TIMEOUT = 10.0  # seconds to wait for a server before trying the next mirror
@@ -51,6 +51,19 @@ class DownloadError(RuntimeError):
     def __init__(self, message: str, bad_cached: tuple[Path, str] | None = None) -> None:
         super().__init__(message)
         self.bad_cached = bad_cached
+
+
+def unavailable_error(name: str, fetch_name: str, exc: DownloadError) -> DataUnavailable:
+    """What a loader raises when its files cannot be had: UnusableData naming a wrong file in the cache,
+    else DataUnavailable naming the fetch command (and why the network was not used)."""
+    if exc.bad_cached is not None:
+        path, problem = exc.bad_cached
+        return UnusableData(path, f"{name}'s published file {path.name}", problem,
+                            f"Delete it and run `course-lib data fetch {fetch_name}` (or copy a good file there).\n{exc}")
+    return DataUnavailable(
+        f"{name} is not in the course cache and could not be downloaded ({not_cached_reason(exc)}). On a machine "
+        f"with network run `course-lib data fetch {fetch_name}` (then copy the cache folder "
+        f"{cache_dir(create=False)} here).\n{exc}")
 
 
 def not_cached_reason(exc: DownloadError) -> str:

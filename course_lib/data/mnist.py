@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from course_lib.data.cache import cache_dir
-from course_lib.data.download import DownloadError, download, not_cached_reason
+from course_lib.data.download import DownloadError, download, not_cached_reason, unavailable_error
 from course_lib.data.errors import DataUnavailable, UnusableData  # noqa: F401  (re-exported)
 from course_lib.data.idx import read_idx
 from course_lib.data.imageset import ImageSet, stratified_split
@@ -75,18 +75,6 @@ def _to_imageset(images: np.ndarray, labels: np.ndarray, classes: list[str], nam
     return ImageSet(x.contiguous(), y, classes, name, source)
 
 
-def _unusable_or_unavailable(name: str, fetch_name: str, exc: DownloadError) -> DataUnavailable:
-    """UnusableData naming the bad file when one was in the cache; else DataUnavailable naming the fetch command."""
-    if exc.bad_cached is not None:
-        path, problem = exc.bad_cached
-        return UnusableData(path, f"{name}'s published file {path.name}", problem,
-                            f"Delete it and run `course-lib data fetch {fetch_name}` (or copy a good file there).\n{exc}")
-    return DataUnavailable(
-        f"{name} is not in the course cache and could not be downloaded ({not_cached_reason(exc)}). "
-        f"On a machine with network run `course-lib data fetch {fetch_name}` "
-        f"(and copy the cache folder {cache_dir(create=False)} here).\n{exc}")
-
-
 def load_idx_set(source: IdxSource, classes: list[str], label: str) -> tuple[ImageSet, ImageSet]:
     """Load (train, test) of an IDX data set from the cache, downloading it first if needed."""
     train_x, train_y, test_x, test_y = (read_idx(p) for p in fetch_idx(source))
@@ -118,7 +106,7 @@ def load_mnist(source: IdxSource | None = None, fallback: bool = True, quiet: bo
         train, test = load_idx_set(source, DIGITS, "MNIST")
     except DownloadError as exc:
         if not fallback:
-            raise _unusable_or_unavailable("MNIST", "mnist", exc) from exc
+            raise unavailable_error("MNIST", "mnist", exc) from exc
         train, test = mnist_fallback()
         if not quiet:
             reason = not_cached_reason(exc)
@@ -136,7 +124,7 @@ def load_fashion_mnist(source: IdxSource | None = None, quiet: bool = False) -> 
     try:
         train, test = load_idx_set(source, FASHION_CLASSES, "Fashion-MNIST")
     except DownloadError as exc:
-        raise _unusable_or_unavailable("Fashion-MNIST", "fashion-mnist", exc) from exc
+        raise unavailable_error("Fashion-MNIST", "fashion-mnist", exc) from exc
     if not quiet:
         print(f"Fashion-MNIST: {train.source}: {len(train)} train / {len(test)} test images.")
     return train, test
